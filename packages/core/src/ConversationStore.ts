@@ -1,0 +1,277 @@
+/**
+ * The storage port: conversations and their messages. Implementations: `layerMemory` here, and
+ * `SqlConversationStore.layer` (PostgreSQL and SQLite through `@effect/sql`). Any other
+ * implementation is proven by passing the conformance suite in `@convo/testing`.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type { TaggedJson } from "./TaggedJson.js"
+
+/**
+ * A conversation id. Integer row ids, kept as numbers (safe up to 2^53).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConversationId = number
+
+/**
+ * A conversation ("chat room" in the seed). `userId` is the owner; `null` means nobody owns it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Conversation {
+  readonly id: ConversationId
+  readonly userId: string | null
+  readonly title: string | null
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly createdAt: Date
+  readonly updatedAt: Date
+}
+
+/**
+ * How a stored message ended: a completed turn, a turn stopped by the user or a disconnect, or a
+ * turn that failed (the model errored or timed out).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MessageStatus = "complete" | "aborted" | "error"
+
+/**
+ * What a stored message is, derived from its content when it is appended.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MessageKind = "human" | "ai" | "system" | "tool" | "function" | "data" | "unknown"
+
+/**
+ * A message row as stored, without its decoded content.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MessageRow {
+  readonly id: number
+  readonly conversationId: ConversationId
+  /** Position in the conversation: 1, 2, 3, ... never reused, never skipped by an append. */
+  readonly seq: number
+  /** Groups the human, tool and AI messages written by one turn. */
+  readonly turnId: string
+  readonly userId: string | null
+  /** The idempotency key the client sent with its message, if any. */
+  readonly clientId: string | null
+  readonly kind: MessageKind
+  readonly status: MessageStatus
+  readonly inputTokens: number | null
+  readonly outputTokens: number | null
+  readonly createdAt: Date
+}
+
+/**
+ * A history entry whose content decoded: `value` is a LangChain message, `Uint8Array`, a table,
+ * an agent step record or an opaque value of an unregistered `_type` (see `MessageCodec`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DecodedEntry extends MessageRow {
+  readonly _tag: "Decoded"
+  readonly value: unknown
+  readonly content: TaggedJson
+}
+
+/**
+ * A history entry whose stored content could not be decoded. History still loads; the row is
+ * kept as it is, with its raw text and the reason.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UndecodableEntry extends MessageRow {
+  readonly _tag: "Undecodable"
+  readonly raw: string
+  readonly reason: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type HistoryEntry = DecodedEntry | UndecodableEntry
+
+/**
+ * One message to append as part of a turn.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NewMessage {
+  /** The value to store: a LangChain message or any value the codec can encode. */
+  readonly value: unknown
+  readonly status?: MessageStatus | undefined
+  /** Idempotency key. Appending a turn whose message carries an already-stored client id stores nothing. */
+  readonly clientId?: string | null | undefined
+}
+
+/**
+ * The messages of one turn, appended atomically.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NewTurn {
+  readonly conversationId: ConversationId
+  readonly userId: string | null
+  /** Generated when absent. */
+  readonly turnId?: string | undefined
+  readonly messages: ReadonlyArray<NewMessage>
+}
+
+/**
+ * What an append did: the stored rows, and whether they were already there (an idempotent repeat).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendResult {
+  readonly turnId: string
+  readonly rows: ReadonlyArray<MessageRow>
+  readonly duplicate: boolean
+}
+
+/**
+ * A history read. Without `after`, returns the newest `limit` messages older than `before`
+ * (all when no limit); with `after`, the oldest `limit` messages newer than `after`. Entries are
+ * always in `seq` order. `userId: undefined` reads every user's messages; a string or `null`
+ * filters on that user, as the seed's history query does.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HistoryQuery {
+  readonly userId?: string | null | undefined
+  readonly before?: number | undefined
+  readonly after?: number | undefined
+  readonly limit?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface HistoryPage {
+  readonly entries: ReadonlyArray<HistoryEntry>
+  /** True when more messages exist in the direction read (older without `after`, newer with it). */
+  readonly hasMore: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface NewConversation {
+  readonly userId?: string | null | undefined
+  readonly title?: string | null | undefined
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined
+}
+
+/**
+ * Conversations of one owner, newest first; `before` is the id cursor from the previous page.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListQuery {
+  readonly userId: string | null
+  readonly before?: ConversationId | undefined
+  readonly limit?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConversationPage {
+  readonly conversations: ReadonlyArray<Conversation>
+  readonly hasMore: boolean
+}
+
+/**
+ * The conversation does not exist (or was deleted).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConversationNotFound extends Schema.TaggedError<ConversationNotFound>(
+  "@convo/core/ConversationStore/ConversationNotFound"
+)("ConversationNotFound", {
+  conversationId: Schema.Number
+}) {
+  override get message(): string {
+    return `conversation ${this.conversationId} not found`
+  }
+}
+
+/**
+ * The store could not do what was asked: the database is unreachable or failed (`Unavailable`),
+ * the input was rejected (`InvalidInput`), or a value could not be encoded (`Encode`).
+ * Driver errors such as `SqlError` are mapped to this and kept as `cause`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreError extends Schema.TaggedError<StoreError>("@convo/core/ConversationStore/StoreError")(
+  "StoreError",
+  {
+    reason: Schema.Literal("Unavailable", "InvalidInput", "Encode"),
+    operation: Schema.String,
+    detail: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  override get message(): string {
+    return `${this.operation}: ${this.reason}: ${this.detail}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConversationStoreError = ConversationNotFound | StoreError
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isConversationStoreError = (u: unknown): u is ConversationStoreError =>
+  u instanceof ConversationNotFound || u instanceof StoreError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly create: (input: NewConversation) => Effect.Effect<Conversation, StoreError>
+  readonly get: (id: ConversationId) => Effect.Effect<Conversation, ConversationStoreError>
+  readonly list: (query: ListQuery) => Effect.Effect<ConversationPage, StoreError>
+  /** Appends the messages of one turn in one transaction with one multi-row INSERT. */
+  readonly append: (turn: NewTurn) => Effect.Effect<AppendResult, ConversationStoreError>
+  readonly history: (id: ConversationId, query?: HistoryQuery) => Effect.Effect<HistoryPage, ConversationStoreError>
+  /** Removes every message of the conversation and nothing else (S4). `seq` is never reused. */
+  readonly clear: (id: ConversationId) => Effect.Effect<void, ConversationStoreError>
+  /** Deletes the conversation and, by cascade, its messages. */
+  readonly delete: (id: ConversationId) => Effect.Effect<void, ConversationStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class ConversationStore extends Context.Tag("@convo/core/ConversationStore")<ConversationStore, Service>() {}
