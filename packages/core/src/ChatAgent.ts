@@ -1,0 +1,212 @@
+/**
+ * A chat agent: django-pyhub-ai's `AgentChatConsumer`, minus the transport. Declared once with
+ * its settings (model, temperature, max tokens, timeout, system prompt template and its context,
+ * first user message, tools) and bound to any transport: `connect` turns a connection into a
+ * session that takes client messages and gives a stream of server events, and persists every turn.
+ *
+ * Every setting is a value or a function of the connection (pyhub's `get_*` / `aget_*`
+ * overrides). Hooks (`canAccept`, `getConversationId`, `getConversation`, `getPreviousMessages`,
+ * `onConversationComplete`) are layers: see `ChatAgentHooks`.
+ *
+ * @since 0.1.0
+ */
+import type { StructuredToolInterface } from "@langchain/core/tools"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import type * as ChatAgentHooks from "./ChatAgentHooks.js"
+import type { Connection } from "./Connection.js"
+import type { Conversation, ConversationStore } from "./ConversationStore.js"
+import * as session from "./internal/session.js"
+import type * as LlmModels from "./LlmModels.js"
+import type * as Protocol from "./Protocol.js"
+
+/**
+ * A value, or a function of the connection giving the value (directly or as an Effect).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Setting<A> = A | ((connection: Connection) => A | Effect.Effect<A>)
+
+/**
+ * Input limits. A message over a limit is answered with an error event and nothing is stored.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Limits {
+  /** Maximum characters of a user message. Default 32,000. */
+  readonly maxTextLength: number
+  /** Maximum images in one message. Default 4. */
+  readonly maxImages: number
+  /** Maximum decoded bytes of one image. Default 5 MiB. */
+  readonly maxImageBytes: number
+  /** Accepted image media types. Default png, jpeg, gif, webp. */
+  readonly imageTypes: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultLimits: Limits = {
+  maxTextLength: 32_000,
+  maxImages: 4,
+  maxImageBytes: 5 * 1024 * 1024,
+  imageTypes: ["image/png", "image/jpeg", "image/gif", "image/webp"]
+}
+
+/**
+ * How a chat agent is declared.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** A name for logs and spans. */
+  readonly name?: string | undefined
+  /** The model spec (S6), e.g. `LlmModels.openAiGpt4o`. */
+  readonly model: Setting<LlmModels.ModelSpec>
+  readonly temperature?: Setting<number> | undefined
+  /** Clamped to the model spec's maximum output tokens, with a warning. */
+  readonly maxTokens?: Setting<number> | undefined
+  /** Time allowed for one model call; past it, the turn ends with a `timeout` error and is stored as `error`. */
+  readonly timeout?: Setting<Duration.DurationInput> | undefined
+  /** The system prompt template (S7): `{언어}`-style placeholders filled from `promptContext`. */
+  readonly systemPrompt?: Setting<string> | undefined
+  /** The values of the placeholders. */
+  readonly promptContext?: Setting<Readonly<Record<string, unknown>>> | undefined
+  /** Sent as the user's first message when the history is empty, so the agent speaks first (S8). */
+  readonly firstUserMessage?: Setting<string> | undefined
+  /** LangChain tools the model may call (S15). */
+  readonly tools?: Setting<ReadonlyArray<StructuredToolInterface>> | undefined
+  /** Input limits; defaults in `defaultLimits`. */
+  readonly limits?: Partial<Limits> | undefined
+  /** Messages sent to the client on connect and per `load_history` page. Default 50. */
+  readonly historyPageSize?: number | undefined
+  /** Model calls allowed in one turn when tools are called. Default 8. */
+  readonly maxToolRounds?: number | undefined
+  /** Attempts for a tool that throws before its error becomes the tool's result. Default 2. */
+  readonly toolAttempts?: number | undefined
+}
+
+/**
+ * A declared chat agent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChatAgent {
+  readonly _tag: "ChatAgent"
+  readonly name: string
+  readonly options: Options
+  readonly limits: Limits
+}
+
+/**
+ * Declares a chat agent.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * import * as ChatAgent from "@convo/core/ChatAgent"
+ * import * as LlmModels from "@convo/core/LlmModels"
+ *
+ * export const tutor = ChatAgent.make({
+ *   model: LlmModels.openAiGpt4o,
+ *   temperature: 1,
+ *   systemPrompt: "You are a language tutor. Let's talk in {언어}.",
+ *   promptContext: { 언어: "중국어" },
+ *   firstUserMessage: "첫 문장으로 대화를 시작해주세요."
+ * })
+ */
+export const make = (options: Options): ChatAgent => ({
+  _tag: "ChatAgent",
+  name: options.name ?? "chat-agent",
+  options,
+  limits: { ...defaultLimits, ...options.limits }
+})
+
+/**
+ * Why a connection was refused: no user where one is required (`Unauthenticated`), a user who may
+ * not open this conversation (`Forbidden`), an unknown conversation (`NotFound`), or the store
+ * failed (`Unavailable`). Adapters map each reason to a close code or an HTTP status.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionRejected extends Schema.TaggedError<ConnectionRejected>(
+  "@convo/core/ChatAgent/ConnectionRejected"
+)("ConnectionRejected", {
+  reason: Schema.Literal("Unauthenticated", "Forbidden", "NotFound", "Unavailable"),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `${this.reason}: ${this.detail}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isConnectionRejected = (u: unknown): u is ConnectionRejected => u instanceof ConnectionRejected
+
+/**
+ * An open session of one connection with an agent. It lives as long as its scope: closing the
+ * scope (a disconnect) interrupts a running turn, which is then stored as `aborted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Session {
+  readonly connection: Connection
+  /** The conversation, or `null` when the connection has none (the chat works; nothing is stored). */
+  readonly conversation: Conversation | null
+  /** Server events, in order: the history page first. Ends when the session closes. */
+  readonly events: Stream.Stream<Protocol.ServerEvent>
+  /** Takes one decoded client message. User messages run as turns one after another. */
+  readonly send: (message: Protocol.ClientMessage) => Effect.Effect<void>
+  /** Takes one raw text frame: decodes it, answering a bad frame with an error event. */
+  readonly receive: (frame: string) => Effect.Effect<void>
+  /** Waits until no turn is running or queued. */
+  readonly idle: Effect.Effect<void>
+}
+
+/**
+ * What a session needs from its environment.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements = ConversationStore | LlmModels.ChatModelFactory
+
+/**
+ * Opens a session: resolves the user's access (`canAccept`), the conversation id and the
+ * conversation, checks ownership (a conversation with an owner opens only for its owner; fail
+ * closed), sends the history and, when it is empty and a first user message is set, runs the first
+ * turn.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connect: (
+  agent: ChatAgent,
+  connection: Connection
+) => Effect.Effect<Session, ConnectionRejected, Requirements | Scope.Scope> = Effect.fn("ChatAgent.connect")(function* (
+  agent: ChatAgent,
+  connection: Connection
+) {
+  return yield* session.open(agent, connection)
+})
+
+/**
+ * Re-exported for convenience: the hooks service and its layer.
+ *
+ * @since 0.1.0
+ * @category hooks
+ */
+export type { ChatAgentHooks }

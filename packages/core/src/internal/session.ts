@@ -1,0 +1,227 @@
+/**
+ * An open session of one connection with a chat agent: access checks, the history page on
+ * connect, client messages handled in order, turns run one at a time per conversation.
+ */
+import type { BaseMessage } from "@langchain/core/messages"
+import type { StructuredToolInterface } from "@langchain/core/tools"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import type { ChatAgent, Session, Setting } from "../ChatAgent.js"
+import { ConnectionRejected } from "../ChatAgent.js"
+import * as ChatAgentHooks from "../ChatAgentHooks.js"
+import type { Connection } from "../Connection.js"
+import { type Conversation, type HistoryEntry, ConversationStore } from "../ConversationStore.js"
+import * as LlmModels from "../LlmModels.js"
+import * as PromptTemplate from "../PromptTemplate.js"
+import * as Protocol from "../Protocol.js"
+import * as TurnLock from "../TurnLock.js"
+import { toHistoryMessage } from "./historyView.js"
+import * as Turn from "./turn.js"
+import { validateUserMessage } from "./validate.js"
+
+const resolve = <A>(setting: Setting<A> | undefined, connection: Connection): Effect.Effect<A | undefined> => {
+  if (typeof setting !== "function") return Effect.succeed(setting)
+  const value = (setting as (connection: Connection) => A | Effect.Effect<A>)(connection)
+  return Effect.isEffect(value) ? (value as Effect.Effect<A>) : Effect.succeed(value as A)
+}
+
+const reject = (reason: ConnectionRejected["reason"], detail: string) =>
+  Effect.fail(new ConnectionRejected({ reason, detail }))
+
+const mapStoreError = (error: { readonly _tag: string; readonly message: string }) =>
+  new ConnectionRejected(
+    error._tag === "ConversationNotFound"
+      ? { reason: "NotFound", detail: error.message }
+      : { reason: "Unavailable", detail: "the conversation store is unavailable" }
+  )
+
+/** @internal */
+export const open = (agent: ChatAgent, connection: Connection) =>
+  Effect.gen(function* () {
+    const hooks = yield* ChatAgentHooks.current
+    const options = agent.options
+
+    if (!(yield* hooks.canAccept(connection))) {
+      return yield* connection.user === null
+        ? reject("Unauthenticated", "log in to use this chat")
+        : reject("Forbidden", "this user may not use this chat")
+    }
+    const conversationId = yield* hooks
+      .getConversationId(connection)
+      .pipe(
+        Effect.catchTag("InvalidConversationId", (error) =>
+          reject("NotFound", `"${error.value}" is not a conversation id`)
+        )
+      )
+    const conversation: Conversation | null = yield* hooks
+      .getConversation(connection, conversationId)
+      .pipe(Effect.mapError(mapStoreError))
+    if (conversation !== null && conversation.userId !== null && conversation.userId !== connection.user?.id) {
+      return yield* reject("Forbidden", "this conversation belongs to another user")
+    }
+
+    // settings (S6-S8), each a value or a function of the connection
+    const spec = (yield* resolve(options.model, connection))!
+    const temperature = yield* resolve(options.temperature, connection)
+    const maxTokens = yield* resolve(options.maxTokens, connection)
+    const timeout = yield* resolve(options.timeout, connection)
+    const template = yield* resolve(options.systemPrompt, connection)
+    const context = (yield* resolve(options.promptContext, connection)) ?? {}
+    const firstMessage = yield* resolve(options.firstUserMessage, connection)
+    const tools: ReadonlyArray<StructuredToolInterface> = (yield* resolve(options.tools, connection)) ?? []
+
+    const factory = yield* LlmModels.ChatModelFactory
+    const settings = {
+      model: spec,
+      ...(temperature !== undefined ? { temperature } : {}),
+      ...(maxTokens !== undefined ? { maxTokens } : {}),
+      ...(timeout !== undefined ? { timeout } : {})
+    }
+    const baseModel = yield* factory.make(settings).pipe(
+      Effect.tapError((error) => Effect.logError("cannot build the chat model", error)),
+      Effect.mapError(
+        () => new ConnectionRejected({ reason: "Unavailable", detail: "the chat model is not configured" })
+      )
+    )
+    if (tools.length > 0 && !spec.toolCalling) {
+      yield* Effect.logWarning(`model ${spec.name} does not call tools; the agent's tools are not offered`)
+    }
+    const model =
+      tools.length > 0 && spec.toolCalling && baseModel.bindTools !== undefined
+        ? (baseModel.bindTools([...tools]) as unknown as typeof baseModel)
+        : baseModel
+
+    const history: ReadonlyArray<HistoryEntry> =
+      conversation === null
+        ? []
+        : yield* hooks.getPreviousMessages(connection, conversation).pipe(Effect.mapError(mapStoreError))
+
+    const events = yield* Effect.acquireRelease(Queue.unbounded<Protocol.ServerEvent>(), Queue.shutdown)
+    const emit = (event: Protocol.ServerEvent) => {
+      Queue.unsafeOffer(events, event)
+    }
+    const pageSize = options.historyPageSize ?? 50
+    emit({
+      type: "history",
+      conversationId: conversation?.id ?? null,
+      messages: history.slice(-pageSize).map(toHistoryMessage),
+      hasMore: history.length > pageSize,
+      initial: true
+    })
+
+    const lock = yield* TurnLock.current
+    const memory: Array<BaseMessage> = []
+    const env: Turn.TurnEnv = {
+      connection,
+      conversation,
+      hooks,
+      model,
+      tools: new Map(tools.map((tool) => [tool.name, tool])),
+      systemPrompt: template === undefined ? null : PromptTemplate.render(template, context),
+      timeout: timeout === undefined ? null : Duration.decode(timeout),
+      maxToolRounds: options.maxToolRounds ?? 8,
+      toolAttempts: options.toolAttempts ?? 2,
+      emit,
+      memory
+    }
+    const store = yield* ConversationStore
+
+    // user messages run one after another; `stop` interrupts the running turn
+    const inbox = yield* Effect.acquireRelease(Queue.unbounded<Turn.TurnInput>(), Queue.shutdown)
+    const pending = yield* SubscriptionRef.make(0)
+    let running: Fiber.RuntimeFiber<void> | undefined
+    const seenClientIds = new Set<string>()
+    const runOne = (input: Turn.TurnInput) => {
+      const turn = Turn.run(env, input).pipe(Effect.provideService(ConversationStore, store))
+      return conversation === null ? turn : lock.withLock(conversation.id)(turn)
+    }
+    yield* Queue.take(inbox).pipe(
+      Effect.flatMap((input) =>
+        Effect.fork(runOne(input)).pipe(
+          Effect.tap((fiber) => Effect.sync(() => (running = fiber))),
+          // a closing session interrupts the turn and waits for it to store itself as `aborted`
+          Effect.flatMap((fiber) => Fiber.await(fiber).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))),
+          Effect.ensuring(
+            Effect.sync(() => (running = undefined)).pipe(
+              Effect.zipRight(SubscriptionRef.update(pending, (n) => n - 1))
+            )
+          )
+        )
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    const enqueue = (input: Turn.TurnInput) =>
+      SubscriptionRef.update(pending, (n) => n + 1).pipe(Effect.zipRight(Queue.offer(inbox, input)), Effect.asVoid)
+
+    const send = (message: Protocol.ClientMessage): Effect.Effect<void> => {
+      switch (message.type) {
+        case "ping":
+          return Effect.sync(() => emit(message.id === undefined ? { type: "pong" } : { type: "pong", id: message.id }))
+        case "stop":
+          return Effect.suspend(() => (running === undefined ? Effect.void : Fiber.interrupt(running))).pipe(
+            Effect.asVoid
+          )
+        case "load_history":
+          return conversation === null
+            ? Effect.sync(() =>
+                emit({ type: "history", conversationId: null, messages: [], hasMore: false, initial: false })
+              )
+            : store
+                .history(conversation.id, {
+                  userId: connection.user?.id ?? null,
+                  before: message.before,
+                  limit: message.limit ?? pageSize
+                })
+                .pipe(
+                  Effect.match({
+                    onFailure: () => emit(Protocol.errorEvent("unavailable", "The history could not be loaded.")),
+                    onSuccess: (page) =>
+                      emit({
+                        type: "history",
+                        conversationId: conversation.id,
+                        messages: page.entries.map(toHistoryMessage),
+                        hasMore: page.hasMore,
+                        initial: false
+                      })
+                  })
+                )
+        case "user_message": {
+          const refusal = validateUserMessage(message, agent.limits, spec.multimodal)
+          if (refusal !== undefined) return Effect.sync(() => emit(Protocol.errorEvent(refusal.code, refusal.message)))
+          if (message.clientId !== undefined) {
+            if (seenClientIds.has(message.clientId)) return Effect.void
+            seenClientIds.add(message.clientId)
+          }
+          return enqueue({ text: message.text, images: message.images ?? [], clientId: message.clientId ?? null })
+        }
+      }
+    }
+
+    if (history.length === 0 && firstMessage !== undefined && firstMessage.trim().length > 0) {
+      yield* enqueue({ text: PromptTemplate.render(firstMessage, context), images: [], clientId: null })
+    }
+
+    const session: Session = {
+      connection,
+      conversation,
+      events: Stream.fromQueue(events),
+      send,
+      receive: (frame) =>
+        Either.match(Protocol.decodeClientFrame(frame), {
+          onLeft: (error) => Effect.sync(() => emit(Protocol.errorEvent("bad_frame", error.message))),
+          onRight: send
+        }),
+      idle: pending.changes.pipe(
+        Stream.filter((n) => n === 0),
+        Stream.take(1),
+        Stream.runDrain
+      )
+    }
+    return session
+  })

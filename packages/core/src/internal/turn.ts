@@ -1,0 +1,286 @@
+/**
+ * One turn: the human message goes to the model with the history, the reply streams out as
+ * events, tools run, and the turn is handed to `onConversationComplete` — also when it fails or
+ * is stopped, from a finalizer, with whatever the model produced.
+ */
+import type { BaseChatModel } from "@langchain/core/language_models/chat_models"
+import {
+  type AIMessageChunk,
+  type BaseMessage,
+  AIMessage,
+  HumanMessage,
+  SystemMessage,
+  ToolMessage
+} from "@langchain/core/messages"
+import type { UsageMetadata } from "@langchain/core/messages"
+import type { ToolCall } from "@langchain/core/messages/tool"
+import type { StructuredToolInterface } from "@langchain/core/tools"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { Hooks } from "../ChatAgentHooks.js"
+import type { Connection } from "../Connection.js"
+import type { Conversation, ConversationStore, MessageStatus } from "../ConversationStore.js"
+import type * as Protocol from "../Protocol.js"
+import { messagesOf, repairToolPairs } from "./llmContext.js"
+import { textOf } from "./messageText.js"
+
+/** Everything a turn needs, resolved once per session. @internal */
+export interface TurnEnv {
+  readonly connection: Connection
+  readonly conversation: Conversation | null
+  readonly hooks: Hooks
+  readonly model: BaseChatModel
+  readonly tools: ReadonlyMap<string, StructuredToolInterface>
+  readonly systemPrompt: string | null
+  readonly timeout: Duration.Duration | null
+  readonly maxToolRounds: number
+  readonly toolAttempts: number
+  readonly emit: (event: Protocol.ServerEvent) => void
+  /** The history of a session without a conversation (nothing is stored). */
+  readonly memory: Array<BaseMessage>
+}
+
+/** A user message, validated. @internal */
+export interface TurnInput {
+  readonly text: string
+  readonly images: ReadonlyArray<string>
+  readonly clientId: string | null
+}
+
+class ModelFailed extends Data.TaggedError("ModelFailed")<{ readonly cause: unknown }> {}
+class ModelTimedOut extends Data.TaggedError("ModelTimedOut")<{ readonly after: Duration.Duration }> {}
+class HistoryUnavailable extends Data.TaggedError("HistoryUnavailable")<{ readonly cause: unknown }> {}
+
+const uuid = (): string => globalThis.crypto.randomUUID()
+
+const emptyUsage = (): Protocol.Usage => ({ inputTokens: 0, outputTokens: 0, totalTokens: 0 })
+
+const usageOf = (chunk: AIMessageChunk | undefined): Protocol.Usage => {
+  const usage = chunk?.usage_metadata as UsageMetadata | undefined
+  if (usage === undefined) return emptyUsage()
+  return {
+    inputTokens: usage.input_tokens,
+    outputTokens: usage.output_tokens,
+    totalTokens: usage.total_tokens ?? usage.input_tokens + usage.output_tokens
+  }
+}
+
+const addUsage = (a: Protocol.Usage, b: Protocol.Usage): Protocol.Usage => ({
+  inputTokens: a.inputTokens + b.inputTokens,
+  outputTokens: a.outputTokens + b.outputTokens,
+  totalTokens: a.totalTokens + b.totalTokens
+})
+
+/** The stored AI message of a streamed reply; `complete: false` drops half-streamed tool calls. */
+const toAIMessage = (id: string, chunk: AIMessageChunk | undefined, complete: boolean): AIMessage =>
+  new AIMessage({
+    id,
+    content: chunk?.content ?? "",
+    additional_kwargs: complete ? (chunk?.additional_kwargs ?? {}) : {},
+    response_metadata: chunk?.response_metadata ?? {},
+    tool_calls: complete ? (chunk?.tool_calls ?? []) : [],
+    invalid_tool_calls: complete ? (chunk?.invalid_tool_calls ?? []) : [],
+    ...(chunk?.usage_metadata !== undefined ? { usage_metadata: chunk.usage_metadata } : {})
+  })
+
+const humanContent = (input: TurnInput): HumanMessage["content"] =>
+  input.images.length === 0
+    ? input.text
+    : [
+        ...(input.text.length > 0 ? [{ type: "text" as const, text: input.text }] : []),
+        ...input.images.map((url) => ({ type: "image_url" as const, image_url: { url } }))
+      ]
+
+const errorText = (cause: unknown): string => {
+  if (cause instanceof Error) return cause.message.slice(0, 300)
+  return String(cause).slice(0, 300)
+}
+
+/** Runs one turn. It never fails: every failure becomes events and a stored status. @internal */
+export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, ConversationStore> =>
+  Effect.gen(function* () {
+    const turnId = uuid()
+    const human = new HumanMessage({ id: `msg-${uuid()}`, content: humanContent(input) })
+    const state = {
+      aiId: `run-${uuid()}`,
+      partial: undefined as AIMessageChunk | undefined,
+      final: null as AIMessage | null,
+      toolsOutput: [] as Array<BaseMessage>,
+      usage: emptyUsage()
+    }
+    env.emit({ type: "turn_start", turnId })
+    env.emit({
+      type: "message_start",
+      turnId,
+      id: human.id!,
+      role: "human",
+      text: input.text,
+      ...(input.images.length > 0 ? { images: input.images } : {}),
+      ...(input.clientId !== null ? { clientId: input.clientId } : {})
+    })
+
+    const callModel = (messages: ReadonlyArray<BaseMessage>) => {
+      const call = Effect.tryPromise({
+        try: async (signal) => {
+          const stream = await env.model.stream(messages as Array<BaseMessage>, { signal })
+          for await (const chunk of stream) {
+            state.partial = state.partial === undefined ? chunk : state.partial.concat(chunk)
+            const text = textOf(chunk.content)
+            if (text.length > 0) env.emit({ type: "message_delta", id: state.aiId, text })
+          }
+          return state.partial
+        },
+        catch: (cause) => new ModelFailed({ cause })
+      })
+      const timeout = env.timeout
+      return timeout === null
+        ? call
+        : Effect.timeoutFail(call, { duration: timeout, onTimeout: () => new ModelTimedOut({ after: timeout }) })
+    }
+
+    const runTool = (call: ToolCall) => {
+      const tool = env.tools.get(call.name)
+      const failed = (message: string) =>
+        new ToolMessage({ content: `Error: ${message}`, tool_call_id: call.id ?? "", name: call.name, status: "error" })
+      if (tool === undefined) return Effect.succeed(failed(`unknown tool "${call.name}"`))
+      return Effect.tryPromise({
+        try: (signal) => tool.invoke({ ...call, type: "tool_call" }, { signal }),
+        catch: (cause) => cause
+      }).pipe(
+        Effect.retry({ times: Math.max(0, env.toolAttempts - 1) }),
+        Effect.map((result: unknown) =>
+          ToolMessage.isInstance(result)
+            ? result
+            : new ToolMessage({
+                content: typeof result === "string" ? result : JSON.stringify(result),
+                tool_call_id: call.id ?? "",
+                name: call.name
+              })
+        ),
+        Effect.catchAll((cause) => Effect.succeed(failed(errorText(cause))))
+      )
+    }
+
+    const body = Effect.gen(function* () {
+      const history = env.conversation
+        ? yield* env.hooks
+            .getPreviousMessages(env.connection, env.conversation)
+            .pipe(Effect.mapError((cause) => new HistoryUnavailable({ cause })))
+        : null
+      const messages: Array<BaseMessage> = [
+        ...(env.systemPrompt !== null && env.systemPrompt.length > 0 ? [new SystemMessage(env.systemPrompt)] : []),
+        ...repairToolPairs(history === null ? env.memory : messagesOf(history)),
+        human
+      ]
+      for (let round = 1; ; round++) {
+        env.emit({ type: "message_start", turnId, id: state.aiId, role: "ai", text: "" })
+        const reply = yield* callModel(messages)
+        const usage = usageOf(reply)
+        state.usage = addUsage(state.usage, usage)
+        env.emit({ type: "usage", turnId, messageId: state.aiId, usage })
+        const ai = toAIMessage(state.aiId, reply, true)
+        const calls = ai.tool_calls ?? []
+        if (calls.length === 0 || env.tools.size === 0 || round >= env.maxToolRounds) {
+          state.final = ai
+          return
+        }
+        state.partial = undefined
+        state.toolsOutput.push(ai)
+        env.emit({ type: "message_end", id: state.aiId, status: "complete" })
+        const results: Array<BaseMessage> = []
+        for (const call of calls) {
+          env.emit({
+            type: "tool_call",
+            turnId,
+            messageId: ai.id!,
+            call: { id: call.id ?? "", name: call.name, args: call.args }
+          })
+          const result = yield* runTool(call)
+          state.toolsOutput.push(result)
+          results.push(result)
+          env.emit({
+            type: "tool_result",
+            turnId,
+            toolCallId: result.tool_call_id,
+            name: call.name,
+            content: textOf(result.content),
+            isError: result.status === "error"
+          })
+        }
+        messages.push(ai, ...results)
+        state.aiId = `run-${uuid()}`
+      }
+    })
+
+    const finish = (exit: Exit.Exit<void, ModelFailed | ModelTimedOut | HistoryUnavailable>) =>
+      Effect.gen(function* () {
+        const status: MessageStatus = Exit.isSuccess(exit)
+          ? "complete"
+          : Cause.isInterruptedOnly(exit.cause)
+            ? "aborted"
+            : "error"
+        const ai =
+          status === "complete"
+            ? state.final
+            : state.partial !== undefined
+              ? toAIMessage(state.aiId, state.partial, false)
+              : null
+        if (Exit.isFailure(exit) && status === "error") {
+          const failure = Cause.failureOption(exit.cause)
+          const error = failure._tag === "Some" ? failure.value : undefined
+          if (error?._tag === "ModelTimedOut") {
+            env.emit({
+              type: "error",
+              code: "timeout",
+              message: `The model did not answer within ${Duration.format(error.after)}.`,
+              turnId
+            })
+          } else if (error?._tag === "HistoryUnavailable") {
+            yield* Effect.logError("could not load the history", error.cause)
+            env.emit({ type: "error", code: "unavailable", message: "The history could not be loaded.", turnId })
+          } else {
+            yield* Effect.logError("model call failed", error?._tag === "ModelFailed" ? error.cause : exit.cause)
+            env.emit({
+              type: "error",
+              code: "model_error",
+              message: `The model call failed: ${error?._tag === "ModelFailed" ? errorText(error.cause) : "internal error"}`,
+              turnId
+            })
+          }
+        }
+        let stored = true
+        if (env.conversation === null) {
+          env.memory.push(human, ...state.toolsOutput, ...(ai === null ? [] : [ai]))
+        } else {
+          stored = yield* env.hooks
+            .onConversationComplete(human, ai, state.toolsOutput, {
+              connection: env.connection,
+              conversation: env.conversation,
+              turnId,
+              status,
+              clientId: input.clientId
+            })
+            .pipe(
+              Effect.retry({ times: 1 }),
+              Effect.as(true),
+              Effect.catchAllCause((cause) => Effect.logError("could not store the turn", cause).pipe(Effect.as(false)))
+            )
+          if (!stored) {
+            env.emit({ type: "error", code: "unavailable", message: "The conversation could not be saved.", turnId })
+          }
+        }
+        if (ai !== null || status === "complete") {
+          env.emit({ type: "message_end", id: state.aiId, status })
+        }
+        env.emit({ type: "message_end", id: human.id!, status })
+        env.emit({ type: "turn_end", turnId, status: stored ? status : "error", usage: state.usage })
+      })
+
+    yield* body.pipe(
+      Effect.onExit((exit) => Effect.uninterruptible(finish(exit))),
+      Effect.ignore
+    )
+  }).pipe(Effect.withSpan("ChatAgent.turn"))
