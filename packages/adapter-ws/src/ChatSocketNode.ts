@@ -1,0 +1,62 @@
+/**
+ * The Node binding of `ChatSocket`: a standalone Node HTTP server (`@effect/platform-node`) that
+ * serves the mounted agents. Everything else in the adapter is runtime-neutral.
+ *
+ * @example
+ * import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
+ * import * as ChatSocketNode from "@convo/adapter-ws/ChatSocketNode"
+ * import * as ChatAgent from "@convo/core/ChatAgent"
+ * import * as LlmModels from "@convo/core/LlmModels"
+ * import * as Routes from "@convo/core/Routes"
+ *
+ * const routes = Routes.make([Routes.ws("example-chat", "/ws/example/chat/:conversation_pk/")])
+ * const tutor = ChatAgent.make({ model: LlmModels.openAiGpt4oMini })
+ * const mounts: ReadonlyArray<ChatSocket.Mount<(typeof routes.routes)[number]>> = [
+ *   { route: "example-chat", agent: tutor }
+ * ]
+ *
+ * // Layer<HttpServer, ServeError, ConversationStore | ChatModelFactory>
+ * export const server = ChatSocketNode.layer(routes, mounts, { port: 8000 })
+ *
+ * @since 0.1.0
+ */
+import type * as ChatAgent from "@convo/core/ChatAgent"
+import type * as Routes from "@convo/core/Routes"
+import type * as HttpServer from "@effect/platform/HttpServer"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Layer from "effect/Layer"
+import * as Http from "node:http"
+import * as ChatSocket from "./ChatSocket.js"
+
+/**
+ * Where the server listens. Port 0 picks a free port: read it from `HttpServer`'s `address`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listen {
+  readonly port?: number | undefined
+  readonly host?: string | undefined
+}
+
+/**
+ * A Node HTTP server listening on `listen` and serving the mounts. It gives the `HttpServer`
+ * service (for its address) and stops with its scope.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <R extends Routes.Route>(
+  table: Routes.Table<R>,
+  mounts: ReadonlyArray<ChatSocket.Mount<R>>,
+  listen: Listen = {}
+): Layer.Layer<HttpServer.HttpServer, ServeError, ChatAgent.Requirements> =>
+  ChatSocket.layer(table, mounts).pipe(
+    Layer.provideMerge(
+      NodeHttpServer.layer(() => Http.createServer(), {
+        port: listen.port ?? 0,
+        ...(listen.host !== undefined ? { host: listen.host } : {})
+      })
+    )
+  )

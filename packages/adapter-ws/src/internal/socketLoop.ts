@@ -1,0 +1,124 @@
+/**
+ * One upgraded socket bound to one chat session: frames in, events out, until either side closes.
+ *
+ * - The upgrade itself happens inside `runRaw`; writing before it runs deadlocks, so events are
+ *   sent only once `onOpen` has fired.
+ * - `runRaw` calls its handler synchronously for each frame; the handler only classifies the frame
+ *   and puts it on a queue (it returns no Effect, so no fiber is forked per frame), and a single
+ *   consumer hands the frames to the session in arrival order.
+ *
+ * @internal
+ */
+import type * as ChatAgent from "@convo/core/ChatAgent"
+import * as Socket from "@effect/platform/Socket"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as CloseCode from "../CloseCode.js"
+import { classify, type Inbound } from "./frames.js"
+
+/** @internal */
+export interface LoopOptions {
+  readonly maxFrameBytes: number
+}
+
+const closeWith = (
+  write: (chunk: Uint8Array | string | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>,
+  code: number,
+  text: string
+) => write(new Socket.CloseEvent(code, CloseCode.reason(text))).pipe(Effect.ignore)
+
+/**
+ * Runs the socket until it closes. Closing the surrounding scope (after this returns, or when the
+ * client disconnects and the request fiber is interrupted) closes the session.
+ *
+ * @internal
+ */
+export const run = (
+  session: ChatAgent.Session,
+  socket: Socket.Socket,
+  options: LoopOptions
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const write = yield* socket.writer
+    const opened = yield* Deferred.make<void>()
+    const inbox = yield* Queue.unbounded<Inbound>()
+    let closing = false
+    const close = (code: number, text: string) =>
+      Effect.suspend(() => {
+        if (closing) return Effect.void
+        closing = true
+        return closeWith(write, code, text)
+      })
+    const failed = (what: string) => (cause: Cause.Cause<unknown>) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.void
+        : Effect.logError(`chat socket: ${what} failed`, cause).pipe(
+            Effect.zipRight(close(CloseCode.internalError, "internal error"))
+          )
+
+    // events out, as JSON text frames, once the socket is open
+    yield* Deferred.await(opened).pipe(
+      Effect.zipRight(
+        Stream.runForEachChunk(session.events, (chunk) =>
+          Effect.forEach(chunk, (event) => write(JSON.stringify(event)), { discard: true })
+        )
+      ),
+      Effect.catchAllCause(failed("sending events")),
+      Effect.forkScoped
+    )
+
+    // frames in, one at a time, in arrival order
+    const handle = (frame: Inbound): Effect.Effect<boolean> => {
+      switch (frame._tag) {
+        case "Text":
+          return Effect.as(session.receive(frame.text), true)
+        case "Binary":
+          return Effect.as(close(CloseCode.badFrame, "binary frames are not supported; send JSON text frames"), false)
+        case "TooLarge":
+          return Effect.as(
+            close(CloseCode.frameTooLarge, `a frame may not exceed ${options.maxFrameBytes} bytes`),
+            false
+          )
+      }
+    }
+    yield* Queue.take(inbox).pipe(
+      Effect.flatMap(handle),
+      Effect.repeat({ while: (more) => more }),
+      Effect.catchAllCause(failed("handling a frame")),
+      Effect.forkScoped
+    )
+
+    yield* (
+      socket
+        .runRaw(
+          (data) => {
+            if (!closing) Queue.unsafeOffer(inbox, classify(data, options.maxFrameBytes))
+          },
+          { onOpen: Deferred.succeed(opened, undefined) }
+        )
+        // a socket error or a close frame ends the connection; the caller's scope closes the session
+        .pipe(Effect.catchAll(() => Effect.void))
+    )
+  }).pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("chat socket failed", cause)
+    )
+  )
+
+/**
+ * Upgrades and closes at once with a code and a reason: how a rejected connection is answered when
+ * the client must read why (browsers cannot read the status of a refused upgrade).
+ *
+ * @internal
+ */
+export const refuse = (socket: Socket.Socket, code: number, text: string): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const write = yield* socket.writer
+    yield* socket
+      .runRaw(() => undefined, { onOpen: closeWith(write, code, text) })
+      .pipe(Effect.catchAllCause(() => Effect.void))
+  })
