@@ -10,7 +10,6 @@
  *
  * @since 0.1.0
  */
-import type { StructuredToolInterface } from "@langchain/core/tools"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -30,6 +29,19 @@ import type * as Protocol from "./Protocol.js"
  * @category models
  */
 export type Setting<A> = A | ((connection: Connection) => A | Effect.Effect<A>)
+
+/**
+ * A tool the model may call: any LangChain tool (`tool(...)`, `DynamicStructuredTool`,
+ * `StructuredTool` subclasses). Typed structurally, so tools built with either Zod or JSON schema fit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tool {
+  readonly name: string
+  readonly description: string
+  readonly invoke: (input: any, config?: any) => Promise<unknown>
+}
 
 /**
  * Input limits. A message over a limit is answered with an error event and nothing is stored.
@@ -82,7 +94,7 @@ export interface Options {
   /** Sent as the user's first message when the history is empty, so the agent speaks first (S8). */
   readonly firstUserMessage?: Setting<string> | undefined
   /** LangChain tools the model may call (S15). */
-  readonly tools?: Setting<ReadonlyArray<StructuredToolInterface>> | undefined
+  readonly tools?: Setting<ReadonlyArray<Tool>> | undefined
   /** Input limits; defaults in `defaultLimits`. */
   readonly limits?: Partial<Limits> | undefined
   /** Messages sent to the client on connect and per `load_history` page. Default 50. */

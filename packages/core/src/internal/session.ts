@@ -3,7 +3,6 @@
  * connect, client messages handled in order, turns run one at a time per conversation.
  */
 import type { BaseMessage } from "@langchain/core/messages"
-import type { StructuredToolInterface } from "@langchain/core/tools"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -11,7 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import type { ChatAgent, Session, Setting } from "../ChatAgent.js"
+import type { ChatAgent, Session, Setting, Tool } from "../ChatAgent.js"
 import { ConnectionRejected } from "../ChatAgent.js"
 import * as ChatAgentHooks from "../ChatAgentHooks.js"
 import type { Connection } from "../Connection.js"
@@ -73,7 +72,7 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     const template = yield* resolve(options.systemPrompt, connection)
     const context = (yield* resolve(options.promptContext, connection)) ?? {}
     const firstMessage = yield* resolve(options.firstUserMessage, connection)
-    const tools: ReadonlyArray<StructuredToolInterface> = (yield* resolve(options.tools, connection)) ?? []
+    const tools: ReadonlyArray<Tool> = (yield* resolve(options.tools, connection)) ?? []
 
     const factory = yield* LlmModels.ChatModelFactory
     const settings = {
@@ -93,7 +92,9 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     }
     const model =
       tools.length > 0 && spec.toolCalling && baseModel.bindTools !== undefined
-        ? (baseModel.bindTools([...tools]) as unknown as typeof baseModel)
+        ? (baseModel.bindTools([...tools] as Parameters<
+            NonNullable<typeof baseModel.bindTools>
+          >[0]) as unknown as typeof baseModel)
         : baseModel
 
     const history: ReadonlyArray<HistoryEntry> =

@@ -14,12 +14,12 @@ import {
 } from "@langchain/core/messages"
 import type { UsageMetadata } from "@langchain/core/messages"
 import type { ToolCall } from "@langchain/core/messages/tool"
-import type { StructuredToolInterface } from "@langchain/core/tools"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type { Tool } from "../ChatAgent.js"
 import type { Hooks } from "../ChatAgentHooks.js"
 import type { Connection } from "../Connection.js"
 import type { Conversation, ConversationStore, MessageStatus } from "../ConversationStore.js"
@@ -33,7 +33,7 @@ export interface TurnEnv {
   readonly conversation: Conversation | null
   readonly hooks: Hooks
   readonly model: BaseChatModel
-  readonly tools: ReadonlyMap<string, StructuredToolInterface>
+  readonly tools: ReadonlyMap<string, Tool>
   readonly systemPrompt: string | null
   readonly timeout: Duration.Duration | null
   readonly maxToolRounds: number
@@ -239,10 +239,13 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
               turnId
             })
           } else if (error?._tag === "HistoryUnavailable") {
-            yield* Effect.logError("could not load the history", error.cause)
+            yield* Effect.logError("could not load the history", errorText(error.cause))
             env.emit({ type: "error", code: "unavailable", message: "The history could not be loaded.", turnId })
           } else {
-            yield* Effect.logError("model call failed", error?._tag === "ModelFailed" ? error.cause : exit.cause)
+            yield* Effect.logError(
+              "model call failed",
+              error?._tag === "ModelFailed" ? errorText(error.cause) : Cause.pretty(exit.cause)
+            )
             env.emit({
               type: "error",
               code: "model_error",
