@@ -260,6 +260,7 @@ export const ErrorCode = Schema.Literal(
   "model_error",
   "timeout",
   "busy",
+  "duplicate",
   "forbidden",
   "not_found",
   "unavailable",

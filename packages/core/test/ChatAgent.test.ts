@@ -520,4 +520,24 @@ describe("ChatAgent", () => {
       )
     }).pipe(Effect.provide(TestLayer))
   )
+
+  it.scopedLive("a client message id re-sent after a reconnect never runs a turn twice", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeOpenAI.FakeOpenAI
+      yield* fake.enqueue(ScriptedReply.text("once"))
+      const conversation = yield* newConversation()
+      const first = yield* open(plain, alice, conversation.id)
+      yield* first.session.send({ type: "user_message", text: "pay the bill", clientId: "client-42" })
+      yield* first.session.send({ type: "user_message", text: "pay the bill", clientId: "client-42" })
+      yield* first.probe.turnEnds(1)
+      yield* first.session.idle
+      const second = yield* open(plain, alice, conversation.id)
+      yield* second.session.send({ type: "user_message", text: "pay the bill", clientId: "client-42" })
+      yield* second.probe.until((events) => events.some((event) => event.type === "error"))
+      assert.strictEqual(second.probe.ofType("error")[0]!.code, "duplicate")
+      assert.strictEqual(second.probe.ofType("turn_start").length, 0)
+      assert.strictEqual((yield* chatBodies).length, 1)
+      assert.strictEqual((yield* storedValues(conversation.id)).length, 2)
+    }).pipe(Effect.provide(TestLayer))
+  )
 })

@@ -18,12 +18,13 @@ import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type { Tool } from "../ChatAgent.js"
 import type { Hooks } from "../ChatAgentHooks.js"
 import type { Connection } from "../Connection.js"
-import type { Conversation, ConversationStore, MessageStatus } from "../ConversationStore.js"
-import type * as Protocol from "../Protocol.js"
+import type { Conversation, ConversationStore, HistoryEntry, MessageStatus } from "../ConversationStore.js"
+import * as Protocol from "../Protocol.js"
 import { messagesOf, repairToolPairs } from "./llmContext.js"
 import { textOf } from "./messageText.js"
 
@@ -52,7 +53,6 @@ export interface TurnInput {
 
 class ModelFailed extends Data.TaggedError("ModelFailed")<{ readonly cause: unknown }> {}
 class ModelTimedOut extends Data.TaggedError("ModelTimedOut")<{ readonly after: Duration.Duration }> {}
-class HistoryUnavailable extends Data.TaggedError("HistoryUnavailable")<{ readonly cause: unknown }> {}
 
 const uuid = (): string => globalThis.crypto.randomUUID()
 
@@ -102,6 +102,21 @@ const errorText = (cause: unknown): string => {
 /** Runs one turn. It never fails: every failure becomes events and a stored status. @internal */
 export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, ConversationStore> =>
   Effect.gen(function* () {
+    let history: ReadonlyArray<HistoryEntry> | null = null
+    if (env.conversation !== null) {
+      const loaded = yield* Effect.either(env.hooks.getPreviousMessages(env.connection, env.conversation))
+      if (Either.isLeft(loaded)) {
+        yield* Effect.logError("could not load the history", loaded.left)
+        env.emit(Protocol.errorEvent("unavailable", "The history could not be loaded; the message was not sent."))
+        return
+      }
+      history = loaded.right
+      // a message re-sent after a reconnect (same client id) never runs a turn twice
+      if (input.clientId !== null && history.some((entry) => entry.clientId === input.clientId)) {
+        env.emit(Protocol.errorEvent("duplicate", "This message was already received."))
+        return
+      }
+    }
     const turnId = uuid()
     const human = new HumanMessage({ id: `msg-${uuid()}`, content: humanContent(input) })
     const state = {
@@ -165,11 +180,6 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
     }
 
     const body = Effect.gen(function* () {
-      const history = env.conversation
-        ? yield* env.hooks
-            .getPreviousMessages(env.connection, env.conversation)
-            .pipe(Effect.mapError((cause) => new HistoryUnavailable({ cause })))
-        : null
       const messages: Array<BaseMessage> = [
         ...(env.systemPrompt !== null && env.systemPrompt.length > 0 ? [new SystemMessage(env.systemPrompt)] : []),
         ...repairToolPairs(history === null ? env.memory : messagesOf(history)),
@@ -215,7 +225,7 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
       }
     })
 
-    const finish = (exit: Exit.Exit<void, ModelFailed | ModelTimedOut | HistoryUnavailable>) =>
+    const finish = (exit: Exit.Exit<void, ModelFailed | ModelTimedOut>) =>
       Effect.gen(function* () {
         const status: MessageStatus = Exit.isSuccess(exit)
           ? "complete"
@@ -238,9 +248,6 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
               message: `The model did not answer within ${Duration.format(error.after)}.`,
               turnId
             })
-          } else if (error?._tag === "HistoryUnavailable") {
-            yield* Effect.logError("could not load the history", errorText(error.cause))
-            env.emit({ type: "error", code: "unavailable", message: "The history could not be loaded.", turnId })
           } else {
             yield* Effect.logError(
               "model call failed",
