@@ -31,6 +31,8 @@ export interface Connection {
   readonly params: Readonly<Record<string, string>>
   /** Anything else the adapter or the host app wants hooks to see (headers, session data). */
   readonly data?: Readonly<Record<string, unknown>> | undefined
+  /** A reconnecting client's last event id (SSE `Last-Event-ID`): the session resumes after it. */
+  readonly lastEventId?: number | undefined
 }
 
 /**
@@ -44,9 +46,11 @@ export const make = (options: {
   readonly params?: Readonly<Record<string, string>> | undefined
   readonly id?: string | undefined
   readonly data?: Readonly<Record<string, unknown>> | undefined
+  readonly lastEventId?: number | undefined
 }): Connection => ({
   id: options.id ?? globalThis.crypto.randomUUID(),
   user: options.user ?? null,
   params: options.params ?? {},
-  ...(options.data !== undefined ? { data: options.data } : {})
+  ...(options.data !== undefined ? { data: options.data } : {}),
+  ...(options.lastEventId !== undefined ? { lastEventId: options.lastEventId } : {})
 })

@@ -66,6 +66,18 @@ export const LoadHistory = Schema.Struct({
 })
 
 /**
+ * Resumes a live stream after a reconnect: the server sends the conversation's events after
+ * `lastEventId` (the `eventId` of the last event the client received), then the live rest.
+ *
+ * @since 0.1.0
+ * @category client
+ */
+export const Resume = Schema.Struct({
+  type: Schema.Literal("resume"),
+  lastEventId: Schema.Number.pipe(Schema.int(), Schema.nonNegative())
+})
+
+/**
  * django-pyhub-ai's input frame: `images__base64` holds data URLs joined by `||`.
  *
  * @since 0.1.0
@@ -80,7 +92,7 @@ export const PyhubUserMessage = Schema.Struct({
  * @since 0.1.0
  * @category client
  */
-export const ClientMessage = Schema.Union(Ping, UserMessage, Stop, LoadHistory)
+export const ClientMessage = Schema.Union(Ping, UserMessage, Stop, LoadHistory, Resume)
 
 /**
  * @since 0.1.0
@@ -116,7 +128,7 @@ export class FrameError extends Schema.TaggedError<FrameError>("@convo/core/Prot
   }
 }
 
-const knownTypes = new Set(["ping", "user_message", "stop", "load_history"])
+const knownTypes = new Set(["ping", "user_message", "stop", "load_history", "resume"])
 const decodeClient = Schema.decodeUnknownEither(ClientMessage, { onExcessProperty: "ignore" })
 const decodePyhub = Schema.decodeUnknownEither(PyhubUserMessage)
 
@@ -274,6 +286,12 @@ export const ErrorCode = Schema.Literal(
 export type ErrorCode = typeof ErrorCode.Type
 
 /**
+ * The events of a turn carry `eventId` when they come from a conversation's live stream: a
+ * reconnecting client sends the last one it saw (`resume`) to get what it missed.
+ */
+const live = { eventId: Schema.optional(Schema.Number) }
+
+/**
  * @since 0.1.0
  * @category server
  */
@@ -287,9 +305,10 @@ export const ServerEvent = Schema.Union(
     /** true for the page sent on connect; false for a page asked with `load_history`. */
     initial: Schema.Boolean
   }),
-  Schema.Struct({ type: Schema.Literal("turn_start"), turnId: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("turn_start"), ...live, turnId: Schema.String }),
   Schema.Struct({
     type: Schema.Literal("message_start"),
+    ...live,
     turnId: Schema.String,
     id: Schema.String,
     role: Role,
@@ -298,21 +317,24 @@ export const ServerEvent = Schema.Union(
     images: Schema.optional(Schema.Array(Schema.String)),
     clientId: Schema.optional(Schema.String)
   }),
-  Schema.Struct({ type: Schema.Literal("message_delta"), id: Schema.String, text: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("message_delta"), ...live, id: Schema.String, text: Schema.String }),
   Schema.Struct({
     type: Schema.Literal("message_end"),
+    ...live,
     id: Schema.String,
     status: Status,
     seq: Schema.optional(Schema.Number)
   }),
   Schema.Struct({
     type: Schema.Literal("tool_call"),
+    ...live,
     turnId: Schema.String,
     messageId: Schema.String,
     call: ToolCall
   }),
   Schema.Struct({
     type: Schema.Literal("tool_result"),
+    ...live,
     turnId: Schema.String,
     toolCallId: Schema.String,
     name: Schema.String,
@@ -321,18 +343,21 @@ export const ServerEvent = Schema.Union(
   }),
   Schema.Struct({
     type: Schema.Literal("usage"),
+    ...live,
     turnId: Schema.String,
     messageId: Schema.String,
     usage: Usage
   }),
   Schema.Struct({
     type: Schema.Literal("turn_end"),
+    ...live,
     turnId: Schema.String,
     status: Status,
     usage: Usage
   }),
   Schema.Struct({
     type: Schema.Literal("error"),
+    ...live,
     code: ErrorCode,
     message: Schema.String,
     turnId: Schema.optional(Schema.String)

@@ -13,6 +13,8 @@ export * as ChatAgentHooks from "./ChatAgentHooks.js"
 /** @since 0.1.0 */
 export * as Connection from "./Connection.js"
 /** @since 0.1.0 */
+export * as ConversationEvents from "./ConversationEvents.js"
+/** @since 0.1.0 */
 export * as ConversationStore from "./ConversationStore.js"
 /** @since 0.1.0 */
 export * as LlmModels from "./LlmModels.js"

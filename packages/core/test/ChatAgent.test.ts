@@ -378,7 +378,24 @@ describe("ChatAgent", () => {
         a.session.send({ type: "user_message", text: "from tab A" }),
         b.session.send({ type: "user_message", text: "from tab B" })
       ])
-      yield* Effect.all([a.probe.turnEnds(1), b.probe.turnEnds(1)])
+      // every tab watching the conversation sees both turns, live, in the same order
+      yield* Effect.all([a.probe.turnEnds(2), b.probe.turnEnds(2)])
+      const turnsSeen = (probe: SessionProbe.SessionProbe) => probe.ofType("turn_start").map((event) => event.turnId)
+      assert.deepStrictEqual(turnsSeen(a.probe), turnsSeen(b.probe))
+      const textOf = (probe: SessionProbe.SessionProbe) =>
+        probe
+          .ofType("message_delta")
+          .map((event) => event.text)
+          .join("")
+      assert.strictEqual(textOf(a.probe), textOf(b.probe))
+      const ids = a.probe
+        .events()
+        .flatMap((event) => ("eventId" in event && event.eventId !== undefined ? [event.eventId] : []))
+      assert.deepStrictEqual(
+        ids,
+        [...ids].sort((x, y) => x - y),
+        "event ids increase"
+      )
       const entries = yield* storedValues(conversation.id)
       assert.deepStrictEqual(
         entries.map((entry) => entry.seq),
@@ -539,5 +556,50 @@ describe("ChatAgent", () => {
       assert.strictEqual((yield* chatBodies).length, 1)
       assert.strictEqual((yield* storedValues(conversation.id)).length, 2)
     }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.scopedLive(
+    "a watcher that drops and reconnects with its last event id gets what it missed, then the live rest, once",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* FakeOpenAI.FakeOpenAI
+        const words = ["one ", "two ", "three ", "four ", "five ", "six"]
+        yield* fake.enqueue(ScriptedReply.text(words, { chunkDelay: "150 millis" }))
+        const conversation = yield* newConversation()
+        const sender = yield* open(plain, alice, conversation.id)
+        yield* sender.session.send({ type: "user_message", text: "count to six" })
+        // a second tab sees the first deltas, then its connection drops
+        const seen = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const tab = yield* open(plain, alice, conversation.id)
+            yield* tab.probe.until((events) => events.filter((event) => event.type === "message_delta").length >= 2)
+            return tab.probe.events()
+          })
+        )
+        const lastEventId = Math.max(
+          ...seen.flatMap((event) => ("eventId" in event && event.eventId !== undefined ? [event.eventId] : []))
+        )
+        yield* Effect.sleep("400 millis") // deltas go by while it is away
+        const connection = Connection.make({
+          user: alice,
+          params: { conversation_pk: String(conversation.id) },
+          lastEventId
+        })
+        const resumed = yield* ChatAgent.connect(plain, connection)
+        const probe = yield* SessionProbe.make(resumed)
+        yield* probe.turnEnds(1)
+        const before = seen.flatMap((event) => (event.type === "message_delta" ? [event.text] : []))
+        const after = probe.ofType("message_delta").map((event) => event.text)
+        assert.strictEqual([...before, ...after].join(""), words.join(""))
+
+        // the same through a `resume` message on a fresh connection
+        const late = yield* open(plain, alice, conversation.id)
+        yield* late.session.send({ type: "resume", lastEventId })
+        yield* late.probe.turnEnds(1)
+        assert.deepStrictEqual(
+          late.probe.ofType("message_delta").map((event) => event.text),
+          after
+        )
+      }).pipe(Effect.provide(TestLayer))
   )
 })

@@ -4,6 +4,9 @@
  */
 import type { BaseMessage } from "@langchain/core/messages"
 import * as Duration from "effect/Duration"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -13,6 +16,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { ChatAgent, Session, Setting, Tool } from "../ChatAgent.js"
 import { ConnectionRejected } from "../ChatAgent.js"
 import * as ChatAgentHooks from "../ChatAgentHooks.js"
+import * as ConversationEvents from "../ConversationEvents.js"
 import type { Connection } from "../Connection.js"
 import { type Conversation, type HistoryEntry, ConversationStore } from "../ConversationStore.js"
 import * as LlmModels from "../LlmModels.js"
@@ -97,15 +101,43 @@ export const open = (agent: ChatAgent, connection: Connection) =>
           >[0]) as unknown as typeof baseModel)
         : baseModel
 
-    const history: ReadonlyArray<HistoryEntry> =
-      conversation === null
-        ? []
-        : yield* hooks.getPreviousMessages(connection, conversation).pipe(Effect.mapError(mapStoreError))
-
     const events = yield* Effect.acquireRelease(Queue.unbounded<Protocol.ServerEvent>(), Queue.shutdown)
     const emit = (event: Protocol.ServerEvent) => {
       Queue.unsafeOffer(events, event)
     }
+
+    // live events of the conversation (from this and every other session watching it), each once
+    const bus = yield* ConversationEvents.current
+    const delivered = new Set<number>()
+    let forwarder: Fiber.RuntimeFiber<void> | undefined
+    const sessionScope = yield* Effect.scope
+    /** Subscribes now; gives the effect that starts forwarding (so the history page can go first). */
+    const follow = (after: number | undefined) =>
+      Effect.gen(function* () {
+        if (conversation === null) return Effect.void
+        if (forwarder !== undefined) yield* Fiber.interrupt(forwarder)
+        const scope = yield* Scope.fork(sessionScope, ExecutionStrategy.sequential)
+        const stream = yield* bus.subscribe(conversation.id, after).pipe(Scope.extend(scope))
+        return Stream.runForEach(stream, (published) =>
+          Effect.sync(() => {
+            if (delivered.has(published.id)) return
+            delivered.add(published.id)
+            if (delivered.size > 10_000) delivered.delete(delivered.values().next().value!)
+            emit({ ...published.event, eventId: published.id } as Protocol.ServerEvent)
+          })
+        ).pipe(
+          Effect.ensuring(Scope.close(scope, Exit.void)),
+          Effect.forkIn(sessionScope),
+          Effect.flatMap((fiber) => Effect.sync(() => void (forwarder = fiber)))
+        )
+      })
+    // subscribe before reading the history, so no turn can end unseen in between
+    const startForwarding = yield* follow(connection.lastEventId)
+
+    const history: ReadonlyArray<HistoryEntry> =
+      conversation === null
+        ? []
+        : yield* hooks.getPreviousMessages(connection, conversation).pipe(Effect.mapError(mapStoreError))
     const pageSize = options.historyPageSize ?? 50
     emit({
       type: "history",
@@ -114,6 +146,7 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       hasMore: history.length > pageSize,
       initial: true
     })
+    yield* startForwarding
 
     const lock = yield* TurnLock.current
     const memory: Array<BaseMessage> = []
@@ -127,7 +160,9 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       timeout: timeout === undefined ? null : Duration.decode(timeout),
       maxToolRounds: options.maxToolRounds ?? 8,
       toolAttempts: options.toolAttempts ?? 2,
-      emit,
+      emit: (event) =>
+        conversation === null ? Effect.sync(() => emit(event)) : Effect.asVoid(bus.publish(conversation.id, event)),
+      reply: (event) => Effect.sync(() => emit(event)),
       memory
     }
     const store = yield* ConversationStore
@@ -192,6 +227,8 @@ export const open = (agent: ChatAgent, connection: Connection) =>
                       })
                   })
                 )
+        case "resume":
+          return Effect.flatten(follow(message.lastEventId))
         case "user_message": {
           const refusal = validateUserMessage(message, agent.limits, spec.multimodal)
           if (refusal !== undefined) return Effect.sync(() => emit(Protocol.errorEvent(refusal.code, refusal.message)))

@@ -20,6 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Runtime from "effect/Runtime"
 import type { Tool } from "../ChatAgent.js"
 import type { Hooks } from "../ChatAgentHooks.js"
 import type { Connection } from "../Connection.js"
@@ -39,7 +40,10 @@ export interface TurnEnv {
   readonly timeout: Duration.Duration | null
   readonly maxToolRounds: number
   readonly toolAttempts: number
-  readonly emit: (event: Protocol.ServerEvent) => void
+  /** Sends an event of the turn to every client watching the conversation. */
+  readonly emit: (event: Protocol.ServerEvent) => Effect.Effect<void>
+  /** Sends an event to this client only. */
+  readonly reply: (event: Protocol.ServerEvent) => Effect.Effect<void>
   /** The history of a session without a conversation (nothing is stored). */
   readonly memory: Array<BaseMessage>
 }
@@ -107,13 +111,15 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
       const loaded = yield* Effect.either(env.hooks.getPreviousMessages(env.connection, env.conversation))
       if (Either.isLeft(loaded)) {
         yield* Effect.logError("could not load the history", loaded.left)
-        env.emit(Protocol.errorEvent("unavailable", "The history could not be loaded; the message was not sent."))
+        yield* env.reply(
+          Protocol.errorEvent("unavailable", "The history could not be loaded; the message was not sent.")
+        )
         return
       }
       history = loaded.right
       // a message re-sent after a reconnect (same client id) never runs a turn twice
       if (input.clientId !== null && history.some((entry) => entry.clientId === input.clientId)) {
-        env.emit(Protocol.errorEvent("duplicate", "This message was already received."))
+        yield* env.reply(Protocol.errorEvent("duplicate", "This message was already received."))
         return
       }
     }
@@ -126,8 +132,8 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
       toolsOutput: [] as Array<BaseMessage>,
       usage: emptyUsage()
     }
-    env.emit({ type: "turn_start", turnId })
-    env.emit({
+    yield* env.emit({ type: "turn_start", turnId })
+    yield* env.emit({
       type: "message_start",
       turnId,
       id: human.id!,
@@ -137,6 +143,7 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
       ...(input.clientId !== null ? { clientId: input.clientId } : {})
     })
 
+    const runPromise = Runtime.runPromise(yield* Effect.runtime<never>())
     const callModel = (messages: ReadonlyArray<BaseMessage>) => {
       const call = Effect.tryPromise({
         try: async (signal) => {
@@ -144,7 +151,7 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
           for await (const chunk of stream) {
             state.partial = state.partial === undefined ? chunk : state.partial.concat(chunk)
             const text = textOf(chunk.content)
-            if (text.length > 0) env.emit({ type: "message_delta", id: state.aiId, text })
+            if (text.length > 0) await runPromise(env.emit({ type: "message_delta", id: state.aiId, text }))
           }
           return state.partial
         },
@@ -186,11 +193,11 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
         human
       ]
       for (let round = 1; ; round++) {
-        env.emit({ type: "message_start", turnId, id: state.aiId, role: "ai", text: "" })
+        yield* env.emit({ type: "message_start", turnId, id: state.aiId, role: "ai", text: "" })
         const reply = yield* callModel(messages)
         const usage = usageOf(reply)
         state.usage = addUsage(state.usage, usage)
-        env.emit({ type: "usage", turnId, messageId: state.aiId, usage })
+        yield* env.emit({ type: "usage", turnId, messageId: state.aiId, usage })
         const ai = toAIMessage(state.aiId, reply, true)
         const calls = ai.tool_calls ?? []
         if (calls.length === 0 || env.tools.size === 0 || round >= env.maxToolRounds) {
@@ -199,10 +206,10 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
         }
         state.partial = undefined
         state.toolsOutput.push(ai)
-        env.emit({ type: "message_end", id: state.aiId, status: "complete" })
+        yield* env.emit({ type: "message_end", id: state.aiId, status: "complete" })
         const results: Array<BaseMessage> = []
         for (const call of calls) {
-          env.emit({
+          yield* env.emit({
             type: "tool_call",
             turnId,
             messageId: ai.id!,
@@ -211,7 +218,7 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
           const result = yield* runTool(call)
           state.toolsOutput.push(result)
           results.push(result)
-          env.emit({
+          yield* env.emit({
             type: "tool_result",
             turnId,
             toolCallId: result.tool_call_id,
@@ -242,7 +249,7 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
           const failure = Cause.failureOption(exit.cause)
           const error = failure._tag === "Some" ? failure.value : undefined
           if (error?._tag === "ModelTimedOut") {
-            env.emit({
+            yield* env.emit({
               type: "error",
               code: "timeout",
               message: `The model did not answer within ${Duration.format(error.after)}.`,
@@ -253,7 +260,7 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
               "model call failed",
               error?._tag === "ModelFailed" ? errorText(error.cause) : Cause.pretty(exit.cause)
             )
-            env.emit({
+            yield* env.emit({
               type: "error",
               code: "model_error",
               message: `The model call failed: ${error?._tag === "ModelFailed" ? errorText(error.cause) : "internal error"}`,
@@ -279,14 +286,19 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
               Effect.catchAllCause((cause) => Effect.logError("could not store the turn", cause).pipe(Effect.as(false)))
             )
           if (!stored) {
-            env.emit({ type: "error", code: "unavailable", message: "The conversation could not be saved.", turnId })
+            yield* env.emit({
+              type: "error",
+              code: "unavailable",
+              message: "The conversation could not be saved.",
+              turnId
+            })
           }
         }
         if (ai !== null || status === "complete") {
-          env.emit({ type: "message_end", id: state.aiId, status })
+          yield* env.emit({ type: "message_end", id: state.aiId, status })
         }
-        env.emit({ type: "message_end", id: human.id!, status })
-        env.emit({ type: "turn_end", turnId, status: stored ? status : "error", usage: state.usage })
+        yield* env.emit({ type: "message_end", id: human.id!, status })
+        yield* env.emit({ type: "turn_end", turnId, status: stored ? status : "error", usage: state.usage })
       })
 
     yield* body.pipe(
