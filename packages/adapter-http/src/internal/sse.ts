@@ -1,0 +1,14 @@
+/**
+ * Server-sent events framing: one `id:`, one `event:` and one `data:` line per event, a blank
+ * line after each. `JSON.stringify` escapes line breaks, so the data is always one line.
+ *
+ * @internal
+ */
+import type * as Protocol from "@convo/core/Protocol"
+
+/** @internal */
+export const encodeEvent = (id: number, event: Protocol.ServerEvent): string =>
+  `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
+
+/** A comment line: ignored by clients, keeps proxies from timing out an idle stream. @internal */
+export const comment = (text: string): string => `: ${text.replace(/[\r\n]+/g, " ")}\n\n`
