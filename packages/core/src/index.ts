@@ -5,6 +5,8 @@
  */
 
 /** @since 0.1.0 */
+export * as AgentStep from "./AgentStep.js"
+/** @since 0.1.0 */
 export * as Authenticator from "./Authenticator.js"
 /** @since 0.1.0 */
 export * as ChatAgent from "./ChatAgent.js"
@@ -23,6 +25,8 @@ export * as MessageCodec from "./MessageCodec.js"
 /** @since 0.1.0 */
 export * as OfflineModel from "./OfflineModel.js"
 /** @since 0.1.0 */
+export * as Opaque from "./Opaque.js"
+/** @since 0.1.0 */
 export * as PromptTemplate from "./PromptTemplate.js"
 /** @since 0.1.0 */
 export * as Protocol from "./Protocol.js"
@@ -34,6 +38,8 @@ export * as SqlConversationStore from "./SqlConversationStore.js"
 export * as SqlLog from "./SqlLog.js"
 /** @since 0.1.0 */
 export * as SqlMigrations from "./SqlMigrations.js"
+/** @since 0.1.0 */
+export * as Table from "./Table.js"
 /** @since 0.1.0 */
 export * as TaggedJson from "./TaggedJson.js"
 /** @since 0.1.0 */

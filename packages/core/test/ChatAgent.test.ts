@@ -1,9 +1,11 @@
 import * as ChatAgent from "@convo/core/ChatAgent"
 import * as ChatAgentHooks from "@convo/core/ChatAgentHooks"
 import * as Connection from "@convo/core/Connection"
+import * as ConversationEvents from "@convo/core/ConversationEvents"
 import * as ConversationStore from "@convo/core/ConversationStore"
 import * as LlmModels from "@convo/core/LlmModels"
 import * as MessageCodec from "@convo/core/MessageCodec"
+import * as TurnLock from "@convo/core/TurnLock"
 import * as FakeOpenAI from "@convo/testing/FakeOpenAI"
 import * as ScriptedReply from "@convo/testing/ScriptedReply"
 import * as SessionProbe from "@convo/testing/SessionProbe"
@@ -38,7 +40,10 @@ const TestLayer = Layer.unwrapEffect(
   )
 ).pipe(
   Layer.provideMerge(FakeOpenAI.layer()),
-  Layer.merge(ConversationStore.layerMemory.pipe(Layer.provide(MessageCodec.layer)))
+  Layer.merge(ConversationStore.layerMemory.pipe(Layer.provide(MessageCodec.layer))),
+  // each test gets its own lock and event hub: conversation ids restart with every fresh store
+  Layer.merge(TurnLock.layerMemory),
+  Layer.merge(ConversationEvents.layerMemory())
 )
 
 const chatBodies = Effect.map(
