@@ -11,7 +11,9 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { Users } from "../accounts/Users.js"
 import { requireStaff, Visit } from "../accounts/Visit.js"
 import { html } from "../lib/Html.js"
 import { NotFound, Unavailable } from "../lib/HttpErrors.js"
@@ -150,11 +152,18 @@ const conversationPage = Page.handle(
     const store = yield* ConversationStore.ConversationStore
     const conversation = yield* store.get(id).pipe(Effect.mapError(storeFailure))
     const history = yield* store.history(id).pipe(Effect.mapError(storeFailure))
+    const owner =
+      conversation.userId === null || !/^[0-9]+$/.test(conversation.userId)
+        ? Option.none()
+        : yield* (yield* Users).byId(Number(conversation.userId))
+    const ownerName = Option.match(owner, {
+      onNone: () => conversation.userId ?? "—",
+      onSome: (user) => `${user.username} (${user.id})`
+    })
     return yield* Layout.render({
       title: `Conversation ${conversation.id}`,
       body: html` <p>
-          Owner: ${conversation.userId ?? "—"} · ${conversation.title ?? ""} · created
-          ${conversation.createdAt.toISOString()}
+          Owner: ${ownerName} · ${conversation.title ?? ""} · created ${conversation.createdAt.toISOString()}
         </p>
         <form method="post" action="${url("admin-conversation-clear", { conversation_pk: conversation.id })}">
           ${yield* Layout.csrfField}

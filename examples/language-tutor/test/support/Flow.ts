@@ -193,6 +193,7 @@ export const newUserFlow = async (baseUrl: string, options: FlowOptions): Promis
   const messages = await alice.get(`/admin/conversations/${conversationId}/`)
   assert.strictEqual(messages.status, 200)
   assert.include(messages.body, "Messages (5)")
+  assert.match(messages.body, /Owner: alice \([0-9]+\)/)
   assert.include(messages.body, "<td>HumanMessage</td>")
   assert.include(messages.body, "<td>AIMessage</td>")
   assert.include(messages.body, "你好，我要一杯拿铁。")
