@@ -17,7 +17,12 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as ChatAgentHooks from "./ChatAgentHooks.js"
 import type { Connection } from "./Connection.js"
-import type { Conversation, ConversationStore } from "./ConversationStore.js"
+import {
+  type Conversation,
+  ConversationStore as ConversationStoreTag,
+  type ConversationStoreError
+} from "./ConversationStore.js"
+import type { ConversationStore } from "./ConversationStore.js"
 import * as session from "./internal/session.js"
 import type * as LlmModels from "./LlmModels.js"
 import type * as Protocol from "./Protocol.js"
@@ -214,6 +219,70 @@ export const connect: (
 ) {
   return yield* session.open(agent, connection)
 })
+
+/**
+ * Runs the access checks of a connection without opening a session (no model, no history, no
+ * first turn): `canAccept`, the conversation id, the conversation and ownership. Gives the
+ * conversation (`null`: the connection has none). For transports' one-shot requests such as
+ * reading history or clearing.
+ *
+ * @since 0.1.0
+ * @category access
+ */
+export const authorize: (
+  agent: ChatAgent,
+  connection: Connection
+) => Effect.Effect<Conversation | null, ConnectionRejected, ConversationStore> = Effect.fn("ChatAgent.authorize")(
+  function* (_agent: ChatAgent, connection: Connection) {
+    const { conversation } = yield* session.authorize(connection)
+    return conversation
+  }
+)
+
+/**
+ * A page of the connection's history, as a `history` event, after the access checks. Without
+ * `before`, the newest page.
+ *
+ * @since 0.1.0
+ * @category access
+ */
+export const history: (
+  agent: ChatAgent,
+  connection: Connection,
+  query?: { readonly before?: number | undefined; readonly limit?: number | undefined }
+) => Effect.Effect<Protocol.ServerEventOf<"history">, ConnectionRejected | ConversationStoreError, ConversationStore> =
+  Effect.fn("ChatAgent.history")(function* (
+    agent: ChatAgent,
+    connection: Connection,
+    query?: { readonly before?: number | undefined; readonly limit?: number | undefined }
+  ) {
+    const { conversation } = yield* session.authorize(connection)
+    return yield* session.historyPage(connection, conversation, {
+      before: query?.before,
+      limit: query?.limit ?? agent.options.historyPageSize ?? 50
+    })
+  })
+
+/**
+ * Clears the connection's conversation (S4) after the access checks. Refused (`NotFound`) for a
+ * connection without a conversation.
+ *
+ * @since 0.1.0
+ * @category access
+ */
+export const clear: (
+  agent: ChatAgent,
+  connection: Connection
+) => Effect.Effect<void, ConnectionRejected | ConversationStoreError, ConversationStore> = Effect.fn("ChatAgent.clear")(
+  function* (agent: ChatAgent, connection: Connection) {
+    const conversation = yield* authorize(agent, connection)
+    if (conversation === null) {
+      return yield* new ConnectionRejected({ reason: "NotFound", detail: "this connection has no conversation" })
+    }
+    const store = yield* ConversationStoreTag
+    yield* store.clear(conversation.id)
+  }
+)
 
 /**
  * Re-exported for convenience: the hooks service and its layer.

@@ -248,6 +248,8 @@ export const HistoryMessage = Schema.Struct({
   usage: Schema.optional(Usage),
   toolCalls: Schema.optional(Schema.Array(ToolCall)),
   toolCallId: Schema.optional(Schema.String),
+  /** The idempotency key the client sent with this (human) message. */
+  clientId: Schema.optional(Schema.String),
   undecodable: Schema.optional(Schema.Boolean)
 })
 

@@ -607,4 +607,37 @@ describe("ChatAgent", () => {
         )
       }).pipe(Effect.provide(TestLayer))
   )
+
+  it.scopedLive("history pages and clear run the same access checks without opening a session", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeOpenAI.FakeOpenAI
+      yield* fake.enqueue(ScriptedReply.text("hi"))
+      const conversation = yield* newConversation("alice")
+      const { session, probe } = yield* open(plain, alice, conversation.id)
+      yield* session.send({ type: "user_message", text: "hello", clientId: "c-7" })
+      yield* probe.turnEnds(1)
+      const params = { conversation_pk: String(conversation.id) }
+      const page = yield* ChatAgent.history(tutor, Connection.make({ user: alice, params }), { limit: 1 })
+      assert.deepStrictEqual(
+        page.messages.map((message) => [message.role, message.text]),
+        [["ai", "hi"]]
+      )
+      assert.isTrue(page.hasMore)
+      const older = yield* ChatAgent.history(tutor, Connection.make({ user: alice, params }), {
+        before: page.messages[0]!.seq
+      })
+      assert.deepStrictEqual(
+        older.messages.map((message) => [message.text, message.clientId]),
+        [["hello", "c-7"]]
+      )
+      assert.strictEqual((yield* chatBodies).length, 1, "reading history never runs the first message")
+      const refused = yield* Effect.flip(ChatAgent.history(plain, Connection.make({ user: bob, params })))
+      assert.isTrue(ChatAgent.isConnectionRejected(refused) && refused.reason === "Forbidden")
+      const clearRefused = yield* Effect.flip(ChatAgent.clear(plain, Connection.make({ user: bob, params })))
+      assert.isTrue(ChatAgent.isConnectionRejected(clearRefused) && clearRefused.reason === "Forbidden")
+      assert.strictEqual((yield* storedValues(conversation.id)).length, 2)
+      yield* ChatAgent.clear(plain, Connection.make({ user: alice, params }))
+      assert.strictEqual((yield* storedValues(conversation.id)).length, 0)
+    }).pipe(Effect.provide(TestLayer))
+  )
 })

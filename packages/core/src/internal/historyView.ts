@@ -28,6 +28,7 @@ export const toHistoryMessage = (entry: HistoryEntry): Protocol.HistoryMessage =
     turnId: entry.turnId,
     role: entry.kind,
     status: entry.status,
+    ...(entry.clientId !== null ? { clientId: entry.clientId } : {}),
     ...(entry.inputTokens !== null || entry.outputTokens !== null
       ? {
           usage: {

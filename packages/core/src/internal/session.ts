@@ -43,12 +43,15 @@ const mapStoreError = (error: { readonly _tag: string; readonly message: string 
       : { reason: "Unavailable", detail: "the conversation store is unavailable" }
   )
 
-/** @internal */
-export const open = (agent: ChatAgent, connection: Connection) =>
+/**
+ * The access checks of a connection, in pyhub's order: `canAccept`, the conversation id, the
+ * conversation, and ownership (a conversation with an owner opens only for its owner; fail closed).
+ *
+ * @internal
+ */
+export const authorize = (connection: Connection) =>
   Effect.gen(function* () {
     const hooks = yield* ChatAgentHooks.current
-    const options = agent.options
-
     if (!(yield* hooks.canAccept(connection))) {
       return yield* connection.user === null
         ? reject("Unauthenticated", "log in to use this chat")
@@ -67,6 +70,44 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     if (conversation !== null && conversation.userId !== null && conversation.userId !== connection.user?.id) {
       return yield* reject("Forbidden", "this conversation belongs to another user")
     }
+    return { hooks, conversation }
+  })
+
+/**
+ * A page of the history as the client sees it, after the access checks.
+ *
+ * @internal
+ */
+export const historyPage = (
+  connection: Connection,
+  conversation: Conversation | null,
+  query: { readonly before?: number | undefined; readonly limit: number }
+) =>
+  conversation === null
+    ? Effect.succeed<Protocol.ServerEventOf<"history">>({
+        type: "history",
+        conversationId: null,
+        messages: [],
+        hasMore: false,
+        initial: false
+      })
+    : Effect.flatMap(ConversationStore, (store) =>
+        store.history(conversation.id, { userId: connection.user?.id ?? null, ...query })
+      ).pipe(
+        Effect.map((page): Protocol.ServerEventOf<"history"> => ({
+          type: "history",
+          conversationId: conversation.id,
+          messages: page.entries.map(toHistoryMessage),
+          hasMore: page.hasMore,
+          initial: false
+        }))
+      )
+
+/** @internal */
+export const open = (agent: ChatAgent, connection: Connection) =>
+  Effect.gen(function* () {
+    const options = agent.options
+    const { hooks, conversation } = yield* authorize(connection)
 
     // settings (S6-S8), each a value or a function of the connection
     const spec = (yield* resolve(options.model, connection))!
@@ -204,29 +245,16 @@ export const open = (agent: ChatAgent, connection: Connection) =>
             Effect.asVoid
           )
         case "load_history":
-          return conversation === null
-            ? Effect.sync(() =>
-                emit({ type: "history", conversationId: null, messages: [], hasMore: false, initial: false })
-              )
-            : store
-                .history(conversation.id, {
-                  userId: connection.user?.id ?? null,
-                  before: message.before,
-                  limit: message.limit ?? pageSize
-                })
-                .pipe(
-                  Effect.match({
-                    onFailure: () => emit(Protocol.errorEvent("unavailable", "The history could not be loaded.")),
-                    onSuccess: (page) =>
-                      emit({
-                        type: "history",
-                        conversationId: conversation.id,
-                        messages: page.entries.map(toHistoryMessage),
-                        hasMore: page.hasMore,
-                        initial: false
-                      })
-                  })
-                )
+          return historyPage(connection, conversation, {
+            before: message.before,
+            limit: message.limit ?? pageSize
+          }).pipe(
+            Effect.provideService(ConversationStore, store),
+            Effect.match({
+              onFailure: () => emit(Protocol.errorEvent("unavailable", "The history could not be loaded.")),
+              onSuccess: emit
+            })
+          )
         case "resume":
           return Effect.flatten(follow(message.lastEventId))
         case "user_message": {
