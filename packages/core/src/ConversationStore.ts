@@ -6,9 +6,12 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import type { TaggedJson } from "./TaggedJson.js"
+import * as internalMemory from "./internal/memoryStore.js"
+import type { Json } from "./MessageCodec.js"
+import { MessageCodec } from "./MessageCodec.js"
 
 /**
  * A conversation id. Integer row ids, kept as numbers (safe up to 2^53).
@@ -75,7 +78,9 @@ export interface MessageRow {
 
 /**
  * A history entry whose content decoded: `value` is a LangChain message, `Uint8Array`, a table,
- * an agent step record or an opaque value of an unregistered `_type` (see `MessageCodec`).
+ * an agent step record, plain JSON, or an opaque value of an unregistered `_type` (see
+ * `MessageCodec`). `content` is the stored JSON: a tagged envelope `{"_type", "_value"}`, or plain
+ * JSON (pyhub stored tool outputs as plain objects holding tagged values).
  *
  * @since 0.1.0
  * @category models
@@ -83,7 +88,7 @@ export interface MessageRow {
 export interface DecodedEntry extends MessageRow {
   readonly _tag: "Decoded"
   readonly value: unknown
-  readonly content: TaggedJson
+  readonly content: Json
 }
 
 /**
@@ -275,3 +280,40 @@ export interface Service {
  * @category tags
  */
 export class ConversationStore extends Context.Tag("@convo/core/ConversationStore")<ConversationStore, Service>() {}
+
+/**
+ * An in-memory store, for tests and demos. It behaves like the SQL store: content is kept as
+ * encoded JSON text (so a value that decodes badly reads back as an `Undecodable` entry), `seq`
+ * is gapless per conversation and never reused after `clear`, client ids are idempotency keys,
+ * and each turn is written in one step. Nothing survives the process.
+ *
+ * @example
+ * ```ts
+ * import * as ConversationStore from "@convo/core/ConversationStore"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const store = yield* ConversationStore.makeMemory
+ *   const conversation = yield* store.create({ title: "demo" })
+ *   return yield* store.history(conversation.id)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<Service, never, MessageCodec> = Effect.map(
+  MessageCodec,
+  (codec) => internalMemory.make(codec).service
+)
+
+/**
+ * The in-memory store as a layer; it needs a `MessageCodec` (`MessageCodec.layer`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<ConversationStore, never, MessageCodec> = Layer.effect(
+  ConversationStore,
+  makeMemory
+)

@@ -1,0 +1,398 @@
+/**
+ * The `ConversationStore` on SQL: one implementation for PostgreSQL and SQLite through
+ * `@effect/sql`. It needs only a `SqlClient` (any driver: `@effect/sql-pg`,
+ * `@effect/sql-sqlite-node`, ...) and a `MessageCodec`; the tables come from `SqlMigrations`.
+ *
+ * - Appending a turn is one transaction: the conversation row's `last_seq` is advanced by the
+ *   number of messages (a row lock on PostgreSQL, the write lock on SQLite), then one multi-row
+ *   INSERT writes them all. Racing appends, from fibers or from other processes, never duplicate
+ *   or skip a `seq`.
+ * - A message's `clientId` is an idempotency key: repeating a turn whose message carries a
+ *   stored client id stores nothing and returns the stored rows with `duplicate: true`.
+ * - A stored row whose content does not decode is returned as an `Undecodable` entry; it never
+ *   fails the read and is never rewritten.
+ * - `SqlError` never leaves the store: it becomes `StoreError` with reason `"Unavailable"` and
+ *   the `SqlError` as `cause`. Busy (SQLite) and serialization (PostgreSQL) failures of a write
+ *   are retried a few times first.
+ *
+ * On SQLite, the layer turns on `PRAGMA foreign_keys` for the client's connection (so that
+ * deleting a conversation row outside the store also removes its messages); `delete` removes the
+ * messages itself either way. Queries run without the client's name transforms.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type {
+  AppendResult,
+  Conversation,
+  ConversationId,
+  ConversationPage,
+  HistoryPage,
+  MessageRow,
+  Service
+} from "./ConversationStore.js"
+import { ConversationNotFound, ConversationStore, StoreError } from "./ConversationStore.js"
+import * as Store from "./internal/store.js"
+import * as SqlSchema from "./internal/sqlSchema.js"
+import { MessageCodec } from "./MessageCodec.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Prefix of the table names; must match the one given to `SqlMigrations`. Default `"convo_"`. */
+  readonly prefix?: string | undefined
+}
+
+// pg returns int8 and counts as strings, SQLite numbers; pg returns timestamptz as Date, SQLite ISO text.
+const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
+const Timestamp = Schema.Union(Schema.DateFromSelf, Schema.Date)
+
+const ConversationRow = Schema.Struct({
+  id: Int,
+  user_id: Schema.NullOr(Schema.String),
+  title: Schema.NullOr(Schema.String),
+  metadata: Schema.Unknown,
+  created_at: Timestamp,
+  updated_at: Timestamp
+})
+
+const MessageRowSchema = Schema.Struct({
+  id: Int,
+  conversation_id: Int,
+  seq: Int,
+  turn_id: Schema.String,
+  user_id: Schema.NullOr(Schema.String),
+  client_id: Schema.NullOr(Schema.String),
+  kind: Schema.String,
+  status: Schema.Literal("complete", "aborted", "error"),
+  input_tokens: Schema.NullOr(Int),
+  output_tokens: Schema.NullOr(Int),
+  created_at: Timestamp
+})
+
+const MessageRowWithContent = Schema.Struct({ ...MessageRowSchema.fields, content: Schema.String })
+const LastSeq = Schema.Struct({ last_seq: Int })
+const TurnIdRow = Schema.Struct({ turn_id: Schema.String })
+
+const decodeConversations = Schema.decodeUnknown(Schema.Array(ConversationRow))
+const decodeMessages = Schema.decodeUnknown(Schema.Array(MessageRowSchema))
+const decodeMessagesWithContent = Schema.decodeUnknown(Schema.Array(MessageRowWithContent))
+const decodeLastSeq = Schema.decodeUnknown(Schema.Array(LastSeq))
+const decodeTurnIds = Schema.decodeUnknown(Schema.Array(TurnIdRow))
+
+const kinds: ReadonlySet<string> = new Set(["human", "ai", "system", "tool", "function", "data", "unknown"])
+
+const toConversation = (row: typeof ConversationRow.Type): Conversation => ({
+  id: row.id,
+  userId: row.user_id,
+  title: row.title,
+  metadata: Store.parseMetadata(row.metadata),
+  createdAt: row.created_at,
+  updatedAt: row.updated_at
+})
+
+const toMessageRow = (row: typeof MessageRowSchema.Type): MessageRow => ({
+  id: row.id,
+  conversationId: row.conversation_id,
+  seq: row.seq,
+  turnId: row.turn_id,
+  userId: row.user_id,
+  clientId: row.client_id,
+  kind: kinds.has(row.kind) ? (row.kind as MessageRow["kind"]) : "unknown",
+  status: row.status,
+  inputTokens: row.input_tokens,
+  outputTokens: row.output_tokens,
+  createdAt: row.created_at
+})
+
+/** The stored turn already holds one of the turn's client ids: roll back and report it. */
+class DuplicateTurn extends Data.TaggedError("DuplicateTurn")<{ readonly turnId: string }> {}
+
+// SQLite: the database is locked by another connection; PostgreSQL: serialization failure, deadlock.
+const retryableCodes: ReadonlySet<string> = new Set([
+  "SQLITE_BUSY",
+  "SQLITE_BUSY_SNAPSHOT",
+  "SQLITE_BUSY_RECOVERY",
+  "SQLITE_LOCKED",
+  "40001",
+  "40P01"
+])
+
+const isRetryable = (error: unknown): boolean => {
+  if (typeof error !== "object" || error === null || (error as { _tag?: unknown })._tag !== "SqlError") return false
+  const cause = (error as SqlError).cause
+  const code = typeof cause === "object" && cause !== null ? (cause as { code?: unknown }).code : undefined
+  return typeof code === "string" && retryableCodes.has(code)
+}
+
+const retrySchedule = Schedule.exponential("5 millis").pipe(
+  Schedule.union(Schedule.spaced("200 millis")),
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(30))
+)
+
+const unavailable =
+  (operation: string) =>
+  (cause: SqlError): StoreError =>
+    new StoreError({ reason: "Unavailable", operation, detail: cause.message, cause })
+
+/**
+ * Builds the store on the `SqlClient` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: Options): Effect.Effect<Service, never, SqlClient.SqlClient | MessageCodec> =>
+  Effect.gen(function* () {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const codec = yield* MessageCodec
+    const names = SqlSchema.tableNames(options?.prefix)
+    const conversations = sql(names.conversation)
+    const messages = sql(names.message)
+
+    yield* sql.onDialectOrElse({
+      sqlite: () => sql`PRAGMA foreign_keys = ON`.pipe(Effect.ignore),
+      orElse: () => Effect.void
+    })
+
+    const now = sql.onDialectOrElse({
+      pg: () => sql.literal("now()"),
+      orElse: () => sql.literal(SqlSchema.sqliteNow)
+    })
+    const content = sql.onDialectOrElse({
+      pg: () => sql.literal("content::text AS content"),
+      orElse: () => sql.literal("content")
+    })
+    const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+    const conversationColumns = sql.literal("id, user_id, title, metadata, created_at, updated_at")
+    const messageColumns = sql.literal(
+      "id, conversation_id, seq, turn_id, user_id, client_id, kind, status, input_tokens, output_tokens, created_at"
+    )
+
+    // Rows we wrote ourselves that do not decode are a defect, not a typed error.
+    const rows =
+      <A>(decode: (u: unknown) => Effect.Effect<A, unknown>) =>
+      (statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
+        Effect.flatMap(statement, (result) => Effect.orDie(decode(result)))
+
+    const exists = (id: ConversationId) =>
+      Effect.map(sql`SELECT id FROM ${conversations} WHERE id = ${id}`, (result) => result.length > 0)
+
+    const create = Effect.fn("ConversationStore.create")(function* (input: Parameters<Service["create"]>[0]) {
+      const valid = yield* Store.validateNewConversation(input)
+      const [row] = yield* sql`INSERT INTO ${conversations} ${sql.insert({
+        user_id: valid.userId,
+        title: valid.title,
+        metadata: valid.metadataJson
+      })} RETURNING ${conversationColumns}`.pipe(
+        rows(decodeConversations),
+        Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+        Effect.mapError(unavailable("create"))
+      )
+      return toConversation(row!)
+    })
+
+    const get = Effect.fn("ConversationStore.get")(function* (id: ConversationId) {
+      yield* Store.checkId("get", id)
+      const [row] = yield* sql`SELECT ${conversationColumns} FROM ${conversations} WHERE id = ${id}`.pipe(
+        rows(decodeConversations),
+        Effect.mapError(unavailable("get"))
+      )
+      if (row === undefined) return yield* new ConversationNotFound({ conversationId: id })
+      return toConversation(row)
+    })
+
+    const list = Effect.fn("ConversationStore.list")(function* (query: Parameters<Service["list"]>[0]) {
+      const valid = yield* Store.validateListQuery(query)
+      const filters = [
+        valid.userId === null ? sql`user_id IS NULL` : sql`user_id = ${valid.userId}`,
+        ...(valid.before === undefined ? [] : [sql`id < ${valid.before}`])
+      ]
+      const limit = valid.limit === undefined ? sql.literal("") : sql`LIMIT ${valid.limit + 1}`
+      const found = yield* sql`SELECT ${conversationColumns} FROM ${conversations} WHERE ${sql.and(
+        filters
+      )} ORDER BY id DESC ${limit}`.pipe(rows(decodeConversations), Effect.mapError(unavailable("list")))
+      const hasMore = valid.limit !== undefined && found.length > valid.limit
+      const page: ConversationPage = {
+        conversations: (hasMore ? found.slice(0, valid.limit) : found).map(toConversation),
+        hasMore
+      }
+      return page
+    })
+
+    const storedTurn = (conversationId: ConversationId, turnId: string) =>
+      sql`SELECT ${messageColumns} FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId} ORDER BY seq`.pipe(
+        rows(decodeMessages),
+        Effect.map((found): AppendResult => ({ turnId, rows: found.map(toMessageRow), duplicate: true }))
+      )
+
+    const findClientIds = (conversationId: ConversationId, clientIds: ReadonlyArray<string>) =>
+      sql`SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversationId} AND ${sql.in(
+        "client_id",
+        clientIds
+      )} ORDER BY seq LIMIT 1`.pipe(
+        rows(decodeTurnIds),
+        Effect.map((found) => found[0]?.turn_id)
+      )
+
+    const append = Effect.fn("ConversationStore.append")(function* (turn: Parameters<Service["append"]>[0]) {
+      const prepared = yield* Store.prepareTurn(codec, turn)
+      if (isPg) {
+        for (const [i, message] of prepared.messages.entries()) {
+          const problem = Store.jsonbProblem(message.content)
+          if (problem !== undefined) {
+            return yield* new StoreError({
+              reason: "Encode",
+              operation: "append",
+              detail: `message ${i + 1} of ${prepared.messages.length}: ${problem}`
+            })
+          }
+        }
+      }
+      const { clientIds, conversationId } = prepared
+      const count = prepared.messages.length
+      const write = Effect.gen(function* () {
+        // Takes the row lock (pg) / write lock (SQLite) that serializes appends to this conversation.
+        const [bumped] =
+          yield* sql`UPDATE ${conversations} SET last_seq = last_seq + ${count}, updated_at = ${now} WHERE id = ${conversationId} RETURNING last_seq`.pipe(
+            rows(decodeLastSeq)
+          )
+        if (bumped === undefined) return yield* new ConversationNotFound({ conversationId })
+        if (clientIds.length > 0) {
+          const turnId = yield* findClientIds(conversationId, clientIds)
+          if (turnId !== undefined) return yield* new DuplicateTurn({ turnId })
+        }
+        const first = bumped.last_seq - count + 1
+        const inserted = yield* sql`INSERT INTO ${messages} ${sql.insert(
+          prepared.messages.map((message, i) => ({
+            conversation_id: conversationId,
+            seq: first + i,
+            turn_id: prepared.turnId,
+            user_id: prepared.userId,
+            client_id: message.clientId,
+            kind: message.kind,
+            status: message.status,
+            content: message.content,
+            input_tokens: message.inputTokens,
+            output_tokens: message.outputTokens
+          }))
+        )} RETURNING ${messageColumns}`.pipe(rows(decodeMessages))
+        const result: AppendResult = {
+          turnId: prepared.turnId,
+          rows: inserted.map(toMessageRow).sort((a, b) => a.seq - b.seq),
+          duplicate: false
+        }
+        return result
+      })
+      return yield* sql.withTransaction(write).pipe(
+        Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+        Effect.catchTags({
+          DuplicateTurn: (duplicate) => storedTurn(conversationId, duplicate.turnId),
+          // The unique constraint on (conversation_id, client_id) is the backstop: a violation means
+          // another writer stored the client id first, which is a duplicate, not an error.
+          SqlError: (error) =>
+            clientIds.length === 0
+              ? Effect.fail(error)
+              : Effect.flatMap(findClientIds(conversationId, clientIds), (turnId) =>
+                  turnId === undefined ? Effect.fail(error) : storedTurn(conversationId, turnId)
+                )
+        }),
+        Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("append")(error) : error))
+      )
+    })
+
+    const history = Effect.fn("ConversationStore.history")(function* (
+      id: ConversationId,
+      query?: Parameters<Service["history"]>[1]
+    ) {
+      yield* Store.checkId("history", id)
+      const valid = yield* Store.validateHistoryQuery(query)
+      const filters = [
+        sql`conversation_id = ${id}`,
+        ...(valid.userId === undefined
+          ? []
+          : [valid.userId === null ? sql`user_id IS NULL` : sql`user_id = ${valid.userId}`]),
+        ...(valid.before === undefined ? [] : [sql`seq < ${valid.before}`]),
+        ...(valid.after === undefined ? [] : [sql`seq > ${valid.after}`])
+      ]
+      // Without `after` and with a limit, read the newest rows first and turn them around.
+      const newestFirst = valid.after === undefined && valid.limit !== undefined
+      const order = sql.literal(newestFirst ? "ORDER BY seq DESC" : "ORDER BY seq ASC")
+      const limit = valid.limit === undefined ? sql.literal("") : sql`LIMIT ${valid.limit + 1}`
+      const found = yield* sql`SELECT ${messageColumns}, ${content} FROM ${messages} WHERE ${sql.and(
+        filters
+      )} ${order} ${limit}`.pipe(rows(decodeMessagesWithContent), Effect.mapError(unavailable("history")))
+      if (found.length === 0 && !(yield* exists(id).pipe(Effect.mapError(unavailable("history"))))) {
+        return yield* new ConversationNotFound({ conversationId: id })
+      }
+      const hasMore = valid.limit !== undefined && found.length > valid.limit
+      const kept = hasMore ? found.slice(0, valid.limit) : found
+      const page = newestFirst ? [...kept].reverse() : kept
+      const entries = yield* Effect.forEach(page, (row) => Store.decodeEntry(codec, toMessageRow(row), row.content))
+      const result: HistoryPage = { entries, hasMore }
+      return result
+    })
+
+    const clear = Effect.fn("ConversationStore.clear")(function* (id: ConversationId) {
+      yield* Store.checkId("clear", id)
+      yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            // Locks the conversation row like an append does, so a clear never interleaves with one.
+            const touched = yield* sql`UPDATE ${conversations} SET updated_at = ${now} WHERE id = ${id} RETURNING id`
+            if (touched.length === 0) return yield* new ConversationNotFound({ conversationId: id })
+            yield* sql`DELETE FROM ${messages} WHERE conversation_id = ${id}`
+          })
+        )
+        .pipe(
+          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+          Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("clear")(error) : error))
+        )
+    })
+
+    const remove = Effect.fn("ConversationStore.delete")(function* (id: ConversationId) {
+      yield* Store.checkId("delete", id)
+      yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const deleted = yield* sql`DELETE FROM ${conversations} WHERE id = ${id} RETURNING id`
+            if (deleted.length === 0) return yield* new ConversationNotFound({ conversationId: id })
+            // The foreign key cascades on PostgreSQL (and on SQLite with foreign_keys on); this
+            // statement makes the result the same on a SQLite connection without it.
+            yield* sql`DELETE FROM ${messages} WHERE conversation_id = ${id}`
+          })
+        )
+        .pipe(
+          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+          Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("delete")(error) : error))
+        )
+    })
+
+    const service: Service = { create, get, list, append, history, clear, delete: remove }
+    return service
+  })
+
+/**
+ * The SQL store as a layer. Needs a `SqlClient` (PostgreSQL or SQLite) whose database has the
+ * tables of `SqlMigrations` with the same prefix, and a `MessageCodec`.
+ *
+ * @example
+ * ```ts
+ * import * as SqlConversationStore from "@convo/core/SqlConversationStore"
+ *
+ * const StoreLive = SqlConversationStore.layer({ prefix: "convo_" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<ConversationStore, never, SqlClient.SqlClient | MessageCodec> =>
+  Layer.effect(ConversationStore, make(options))

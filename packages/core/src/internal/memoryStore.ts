@@ -1,0 +1,218 @@
+/**
+ * The in-memory `ConversationStore`. It keeps content as encoded JSON text, exactly like the SQL
+ * store, so a history read decodes (and fails to decode) the same way. Every write runs in one
+ * synchronous step after encoding, so a turn is atomic with respect to other fibers.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type {
+  AppendResult,
+  Conversation,
+  ConversationId,
+  ConversationPage,
+  HistoryPage,
+  MessageRow,
+  Service
+} from "../ConversationStore.js"
+import { ConversationNotFound } from "../ConversationStore.js"
+import type * as MessageCodec from "../MessageCodec.js"
+import * as Store from "./store.js"
+
+interface ConversationRecord {
+  readonly id: ConversationId
+  readonly userId: string | null
+  readonly title: string | null
+  readonly metadataJson: string
+  lastSeq: number
+  readonly createdAt: number
+  updatedAt: number
+}
+
+interface MessageRecord {
+  readonly row: MessageRow
+  readonly content: string
+}
+
+/** @internal */
+export interface MemoryStore {
+  readonly service: Service
+  /**
+   * Stores `raw` verbatim as the content of a new message (next `seq`, kind `unknown`), the way a
+   * damaged or foreign row would look. For tests of undecodable history entries.
+   */
+  readonly insertRaw: (conversationId: ConversationId, raw: string) => Effect.Effect<MessageRow, ConversationNotFound>
+}
+
+/** @internal */
+export const make = (codec: MessageCodec.Service): MemoryStore => {
+  const conversations = new Map<ConversationId, ConversationRecord>()
+  const messages = new Map<ConversationId, Array<MessageRecord>>()
+  let nextConversationId = 1
+  let nextMessageId = 1
+
+  const toConversation = (record: ConversationRecord): Conversation => ({
+    id: record.id,
+    userId: record.userId,
+    title: record.title,
+    metadata: Store.parseMetadata(record.metadataJson),
+    createdAt: new Date(record.createdAt),
+    updatedAt: new Date(record.updatedAt)
+  })
+
+  const find = (id: ConversationId): Effect.Effect<ConversationRecord, ConversationNotFound> =>
+    Effect.suspend(() => {
+      const record = conversations.get(id)
+      return record === undefined
+        ? Effect.fail(new ConversationNotFound({ conversationId: id }))
+        : Effect.succeed(record)
+    })
+
+  const store = (
+    record: ConversationRecord,
+    turnId: string,
+    userId: string | null,
+    items: ReadonlyArray<Store.EncodedMessage>,
+    now: number
+  ): ReadonlyArray<MessageRow> => {
+    const list = messages.get(record.id) ?? []
+    messages.set(record.id, list)
+    const rows = items.map((item, i): MessageRow => ({
+      id: nextMessageId++,
+      conversationId: record.id,
+      seq: record.lastSeq + i + 1,
+      turnId,
+      userId,
+      clientId: item.clientId,
+      kind: item.kind,
+      status: item.status,
+      inputTokens: item.inputTokens,
+      outputTokens: item.outputTokens,
+      createdAt: new Date(now)
+    }))
+    record.lastSeq += items.length
+    record.updatedAt = now
+    rows.forEach((row, i) => list.push({ row, content: items[i]!.content }))
+    return rows
+  }
+
+  const create = Effect.fn("ConversationStore.create")(function* (input: Parameters<Service["create"]>[0]) {
+    const valid = yield* Store.validateNewConversation(input)
+    const now = yield* Clock.currentTimeMillis
+    const record: ConversationRecord = {
+      id: nextConversationId++,
+      userId: valid.userId,
+      title: valid.title,
+      metadataJson: valid.metadataJson,
+      lastSeq: 0,
+      createdAt: now,
+      updatedAt: now
+    }
+    conversations.set(record.id, record)
+    return toConversation(record)
+  })
+
+  const get = Effect.fn("ConversationStore.get")(function* (id: ConversationId) {
+    yield* Store.checkId("get", id)
+    return toConversation(yield* find(id))
+  })
+
+  const list = Effect.fn("ConversationStore.list")(function* (query: Parameters<Service["list"]>[0]) {
+    const valid = yield* Store.validateListQuery(query)
+    const matching = Array.from(conversations.values())
+      .filter((c) => c.userId === valid.userId && (valid.before === undefined || c.id < valid.before))
+      .sort((a, b) => b.id - a.id)
+    const page = valid.limit === undefined ? matching : matching.slice(0, valid.limit)
+    const result: ConversationPage = { conversations: page.map(toConversation), hasMore: page.length < matching.length }
+    return result
+  })
+
+  const append = Effect.fn("ConversationStore.append")(function* (turn: Parameters<Service["append"]>[0]) {
+    const prepared = yield* Store.prepareTurn(codec, turn)
+    const now = yield* Clock.currentTimeMillis
+    // Check and write in one synchronous step: no other fiber runs in between.
+    return yield* Effect.suspend((): Effect.Effect<AppendResult, ConversationNotFound> => {
+      const record = conversations.get(prepared.conversationId)
+      if (record === undefined)
+        return Effect.fail(new ConversationNotFound({ conversationId: prepared.conversationId }))
+      if (prepared.clientIds.length > 0) {
+        const list = messages.get(record.id) ?? []
+        const seen = list.find((m) => m.row.clientId !== null && prepared.clientIds.includes(m.row.clientId))
+        if (seen !== undefined) {
+          return Effect.succeed({
+            turnId: seen.row.turnId,
+            rows: list.filter((m) => m.row.turnId === seen.row.turnId).map((m) => m.row),
+            duplicate: true
+          })
+        }
+      }
+      const rows = store(record, prepared.turnId, prepared.userId, prepared.messages, now)
+      return Effect.succeed({ turnId: prepared.turnId, rows, duplicate: false })
+    })
+  })
+
+  const history = Effect.fn("ConversationStore.history")(function* (
+    id: ConversationId,
+    query?: Parameters<Service["history"]>[1]
+  ) {
+    yield* Store.checkId("history", id)
+    const valid = yield* Store.validateHistoryQuery(query)
+    yield* find(id)
+    const matching = (messages.get(id) ?? []).filter(
+      (m) =>
+        (valid.userId === undefined || m.row.userId === valid.userId) &&
+        (valid.before === undefined || m.row.seq < valid.before) &&
+        (valid.after === undefined || m.row.seq > valid.after)
+    )
+    const page =
+      valid.limit === undefined
+        ? matching
+        : valid.after !== undefined
+          ? matching.slice(0, valid.limit)
+          : matching.slice(Math.max(0, matching.length - valid.limit))
+    const entries = yield* Effect.forEach(page, (m) => Store.decodeEntry(codec, m.row, m.content))
+    const result: HistoryPage = { entries, hasMore: page.length < matching.length }
+    return result
+  })
+
+  const clear = Effect.fn("ConversationStore.clear")(function* (id: ConversationId) {
+    yield* Store.checkId("clear", id)
+    const now = yield* Clock.currentTimeMillis
+    return yield* Effect.suspend(() => {
+      const record = conversations.get(id)
+      if (record === undefined) return Effect.fail(new ConversationNotFound({ conversationId: id }))
+      messages.delete(id)
+      record.updatedAt = now
+      return Effect.void
+    })
+  })
+
+  const remove = Effect.fn("ConversationStore.delete")(function* (id: ConversationId) {
+    yield* Store.checkId("delete", id)
+    return yield* Effect.suspend(() => {
+      if (!conversations.delete(id)) return Effect.fail(new ConversationNotFound({ conversationId: id }))
+      messages.delete(id)
+      return Effect.void
+    })
+  })
+
+  const insertRaw = (conversationId: ConversationId, raw: string) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.suspend((): Effect.Effect<MessageRow, ConversationNotFound> => {
+        const record = conversations.get(conversationId)
+        if (record === undefined) return Effect.fail(new ConversationNotFound({ conversationId }))
+        const item: Store.EncodedMessage = {
+          content: raw,
+          kind: "unknown",
+          status: "complete",
+          clientId: null,
+          inputTokens: null,
+          outputTokens: null
+        }
+        return Effect.succeed(store(record, Store.newTurnId(), null, [item], now)[0]!)
+      })
+    )
+
+  return { service: { create, get, list, append, history, clear, delete: remove }, insertRaw }
+}

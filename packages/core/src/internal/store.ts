@@ -1,0 +1,333 @@
+/**
+ * What every store implementation shares: input validation, the encoding of a turn's messages
+ * and the decoding of stored content into history entries. The memory and SQL stores both use
+ * it, so they reject the same input and treat a broken row the same way.
+ *
+ * The public classes of `ConversationStore.ts` are only used inside functions here: that module
+ * imports the memory store, which imports this one.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type {
+  ConversationId,
+  HistoryEntry,
+  MessageKind,
+  MessageRow,
+  MessageStatus,
+  NewConversation,
+  NewTurn
+} from "../ConversationStore.js"
+import { StoreError } from "../ConversationStore.js"
+import * as MessageCodec from "../MessageCodec.js"
+
+/** @internal */
+export const invalidInput = (operation: string, detail: string): StoreError =>
+  new StoreError({ reason: "InvalidInput", operation, detail })
+
+const isPositiveInt = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u) && u > 0
+const isNonNegativeInt = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null
+
+/** @internal */
+export const checkId = (operation: string, id: unknown): Effect.Effect<ConversationId, StoreError> =>
+  isPositiveInt(id)
+    ? Effect.succeed(id)
+    : Effect.fail(invalidInput(operation, `conversation id must be a positive integer, got ${describe(id)}`))
+
+const describe = (u: unknown): string => {
+  if (typeof u === "string") return JSON.stringify(u)
+  if (typeof u === "number" || typeof u === "boolean" || u === null || u === undefined) return String(u)
+  if (Array.isArray(u)) return "an array"
+  return `a ${typeof u}`
+}
+
+const optionalNullableString = (
+  operation: string,
+  field: string,
+  u: unknown
+): Either.Either<string | null, StoreError> =>
+  u === undefined || u === null
+    ? Either.right(null)
+    : typeof u === "string"
+      ? Either.right(u)
+      : Either.left(invalidInput(operation, `${field} must be a string or null, got ${describe(u)}`))
+
+/** @internal */
+export interface ValidConversation {
+  readonly userId: string | null
+  readonly title: string | null
+  /** The metadata as it will be read back (a JSON round trip of the input). */
+  readonly metadata: Record<string, unknown>
+  readonly metadataJson: string
+}
+
+/** @internal */
+export const validateNewConversation = (input: NewConversation): Effect.Effect<ValidConversation, StoreError> =>
+  Effect.suspend(() => {
+    const operation = "create"
+    if (!isObject(input)) return Effect.fail(invalidInput(operation, "input must be an object"))
+    const userId = optionalNullableString(operation, "userId", input.userId)
+    if (Either.isLeft(userId)) return Effect.fail(userId.left)
+    const title = optionalNullableString(operation, "title", input.title)
+    if (Either.isLeft(title)) return Effect.fail(title.left)
+    const metadata = validateMetadata(operation, input.metadata === undefined ? {} : input.metadata)
+    if (Either.isLeft(metadata)) return Effect.fail(metadata.left)
+    return Effect.succeed({ userId: userId.right, title: title.right, ...metadata.right })
+  })
+
+const validateMetadata = (
+  operation: string,
+  u: unknown
+): Either.Either<{ readonly metadata: Record<string, unknown>; readonly metadataJson: string }, StoreError> => {
+  if (!isObject(u) || Array.isArray(u)) {
+    return Either.left(invalidInput(operation, `metadata must be a JSON object, got ${describe(u)}`))
+  }
+  let metadataJson: string
+  try {
+    metadataJson = JSON.stringify(u)
+  } catch (error) {
+    return Either.left(invalidInput(operation, `metadata is not JSON-serialisable: ${String(error)}`))
+  }
+  const metadata: unknown = JSON.parse(metadataJson)
+  if (!isObject(metadata) || Array.isArray(metadata)) {
+    return Either.left(invalidInput(operation, "metadata must be a JSON object"))
+  }
+  return Either.right({ metadata, metadataJson })
+}
+
+/** Parses stored metadata text; a broken value reads as `{}` rather than failing the read. @internal */
+export const parseMetadata = (u: unknown): Record<string, unknown> => {
+  let value = u
+  if (typeof u === "string") {
+    try {
+      value = JSON.parse(u)
+    } catch {
+      return {}
+    }
+  }
+  return isObject(value) && !Array.isArray(value) ? value : {}
+}
+
+/** @internal */
+export interface ValidListQuery {
+  readonly userId: string | null
+  readonly before: number | undefined
+  readonly limit: number | undefined
+}
+
+/** @internal */
+export const validateListQuery = (query: unknown): Effect.Effect<ValidListQuery, StoreError> =>
+  Effect.suspend(() => {
+    const operation = "list"
+    if (!isObject(query)) return Effect.fail(invalidInput(operation, "query must be an object"))
+    const { before, limit, userId } = query
+    if (userId !== null && typeof userId !== "string") {
+      return Effect.fail(invalidInput(operation, `userId must be a string or null, got ${describe(userId)}`))
+    }
+    if (before !== undefined && !isPositiveInt(before)) {
+      return Effect.fail(invalidInput(operation, `before must be a positive integer, got ${describe(before)}`))
+    }
+    if (limit !== undefined && !isPositiveInt(limit)) {
+      return Effect.fail(invalidInput(operation, `limit must be a positive integer, got ${describe(limit)}`))
+    }
+    return Effect.succeed({ userId, before, limit })
+  })
+
+/** @internal */
+export interface ValidHistoryQuery {
+  /** `undefined`: every user's messages. */
+  readonly userId: string | null | undefined
+  readonly before: number | undefined
+  readonly after: number | undefined
+  readonly limit: number | undefined
+}
+
+/** @internal */
+export const validateHistoryQuery = (query: unknown): Effect.Effect<ValidHistoryQuery, StoreError> =>
+  Effect.suspend(() => {
+    const operation = "history"
+    if (query === undefined)
+      return Effect.succeed({ userId: undefined, before: undefined, after: undefined, limit: undefined })
+    if (!isObject(query)) return Effect.fail(invalidInput(operation, "query must be an object"))
+    const { after, before, limit, userId } = query
+    if (userId !== undefined && userId !== null && typeof userId !== "string") {
+      return Effect.fail(invalidInput(operation, `userId must be a string, null or undefined, got ${describe(userId)}`))
+    }
+    if (before !== undefined && !isNonNegativeInt(before)) {
+      return Effect.fail(invalidInput(operation, `before must be a non-negative integer, got ${describe(before)}`))
+    }
+    if (after !== undefined && !isNonNegativeInt(after)) {
+      return Effect.fail(invalidInput(operation, `after must be a non-negative integer, got ${describe(after)}`))
+    }
+    if (limit !== undefined && !isPositiveInt(limit)) {
+      return Effect.fail(invalidInput(operation, `limit must be a positive integer, got ${describe(limit)}`))
+    }
+    return Effect.succeed({ userId, before, after, limit })
+  })
+
+/** One message of a turn, encoded and ready to store. @internal */
+export interface EncodedMessage {
+  readonly content: string
+  readonly kind: MessageKind
+  readonly status: MessageStatus
+  readonly clientId: string | null
+  readonly inputTokens: number | null
+  readonly outputTokens: number | null
+}
+
+/** @internal */
+export interface PreparedTurn {
+  readonly conversationId: ConversationId
+  readonly userId: string | null
+  readonly turnId: string
+  readonly messages: ReadonlyArray<EncodedMessage>
+  /** The client ids carried by the turn's messages (distinct). */
+  readonly clientIds: ReadonlyArray<string>
+}
+
+const statuses: ReadonlyArray<MessageStatus> = ["complete", "aborted", "error"]
+const kinds: ReadonlyArray<MessageKind> = ["human", "ai", "system", "tool", "function", "data", "unknown"]
+
+const tokenCount = (u: unknown): number | null =>
+  typeof u === "number" && Number.isSafeInteger(u) && u >= 0 && u <= 2_147_483_647 ? u : null
+
+/**
+ * Validates a turn and encodes each message with the codec. Nothing is written by the caller
+ * unless every message encodes.
+ *
+ * @internal
+ */
+export const prepareTurn = (codec: MessageCodec.Service, turn: NewTurn): Effect.Effect<PreparedTurn, StoreError> =>
+  Effect.gen(function* () {
+    const operation = "append"
+    if (!isObject(turn)) return yield* invalidInput(operation, "turn must be an object")
+    const conversationId = yield* checkId(operation, turn.conversationId)
+    const userId = optionalNullableString(operation, "userId", turn.userId)
+    if (Either.isLeft(userId)) return yield* userId.left
+    if (turn.turnId !== undefined && (typeof turn.turnId !== "string" || turn.turnId.length === 0)) {
+      return yield* invalidInput(operation, `turnId must be a non-empty string, got ${describe(turn.turnId)}`)
+    }
+    if (!Array.isArray(turn.messages)) return yield* invalidInput(operation, "messages must be an array")
+    const messages: ReadonlyArray<unknown> = turn.messages
+    if (messages.length === 0) return yield* invalidInput(operation, "a turn needs at least one message")
+    const clientIds = new Set<string>()
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]
+      const at = `message ${i + 1} of ${messages.length}`
+      if (!isObject(message)) return yield* invalidInput(operation, `${at} must be an object`)
+      if (message.status !== undefined && !statuses.includes(message.status as MessageStatus)) {
+        return yield* invalidInput(
+          operation,
+          `${at}: status must be one of ${statuses.join(", ")}, got ${describe(message.status)}`
+        )
+      }
+      const clientId = message.clientId
+      if (clientId !== undefined && clientId !== null) {
+        if (typeof clientId !== "string" || clientId.length === 0) {
+          return yield* invalidInput(operation, `${at}: clientId must be a non-empty string, got ${describe(clientId)}`)
+        }
+        if (clientIds.has(clientId)) {
+          return yield* invalidInput(operation, `${at}: clientId ${JSON.stringify(clientId)} is used twice in the turn`)
+        }
+        clientIds.add(clientId)
+      }
+    }
+    const encoded = yield* Effect.forEach(turn.messages, (message, i) =>
+      codec.encodeString(message.value).pipe(
+        Effect.mapError(
+          (cause) =>
+            new StoreError({
+              reason: "Encode",
+              operation,
+              detail: `message ${i + 1} of ${turn.messages.length}: ${cause.message}`,
+              cause
+            })
+        ),
+        Effect.map((content): EncodedMessage => {
+          const kind = MessageCodec.kindOf(message.value)
+          const tokens = MessageCodec.tokensOf(message.value)
+          return {
+            content,
+            kind: kinds.includes(kind) ? kind : "unknown",
+            status: message.status ?? "complete",
+            clientId: message.clientId ?? null,
+            inputTokens: tokenCount(tokens.input),
+            outputTokens: tokenCount(tokens.output)
+          }
+        })
+      )
+    )
+    return {
+      conversationId,
+      userId: userId.right,
+      turnId: turn.turnId ?? newTurnId(),
+      messages: encoded,
+      clientIds: Array.from(clientIds)
+    }
+  })
+
+/**
+ * Decodes stored content text with the codec (which reads what Python's `json.loads` reads).
+ * Never fails: broken JSON, a `_value` its codec rejects, or a codec defect become an
+ * `Undecodable` entry that keeps the row and its raw text.
+ *
+ * @internal
+ */
+export const decodeEntry = (codec: MessageCodec.Service, row: MessageRow, raw: string): Effect.Effect<HistoryEntry> =>
+  Effect.suspend(() => codec.decodeString(raw)).pipe(
+    Effect.flatMap((value) =>
+      Effect.map(contentOf(codec, raw, value), (content): HistoryEntry => ({ ...row, _tag: "Decoded", value, content }))
+    ),
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.failCause(cause as Cause.Cause<never>)
+        : Effect.succeed<HistoryEntry>({ ...row, _tag: "Undecodable", raw, reason: reasonOf(cause) })
+    )
+  )
+
+// The stored JSON value. Text Python wrote may hold NaN or Infinity, which `JSON.parse` rejects:
+// then the value is encoded again (`encode` gives the same JSON the text holds).
+const contentOf = (
+  codec: MessageCodec.Service,
+  raw: string,
+  value: unknown
+): Effect.Effect<MessageCodec.Json, MessageCodec.CodecError> => {
+  try {
+    return Effect.succeed(JSON.parse(raw) as MessageCodec.Json)
+  } catch {
+    return codec.encode(value)
+  }
+}
+
+const reasonOf = (cause: Cause.Cause<MessageCodec.CodecError>): string => {
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "Some") return failure.value.message
+  const defect = Cause.dieOption(cause)
+  if (defect._tag === "Some") {
+    return `codec defect: ${defect.value instanceof Error ? defect.value.message : String(defect.value)}`
+  }
+  return Cause.pretty(cause)
+}
+
+/**
+ * Why encoded content text cannot go into a PostgreSQL `jsonb` column, if it cannot: `jsonb`
+ * takes strict JSON only (no NaN or Infinity, which Python's `json.dumps` writes) and no `\u0000`.
+ *
+ * @internal
+ */
+export const jsonbProblem = (text: string): string | undefined => {
+  try {
+    JSON.parse(text)
+  } catch {
+    return "the value holds NaN or Infinity, which a PostgreSQL jsonb column cannot store"
+  }
+  return /(^|[^\\])(\\\\)*\\u0000/.test(text)
+    ? "the value holds a NUL character (\\u0000), which a PostgreSQL jsonb column cannot store"
+    : undefined
+}
+
+/** A fresh turn id. @internal */
+export const newTurnId = (): string => globalThis.crypto.randomUUID()

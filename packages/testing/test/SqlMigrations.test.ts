@@ -1,0 +1,137 @@
+import * as SqlMigrations from "@convo/core/SqlMigrations"
+import { assert, describe, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { createRequire } from "node:module"
+import Pg from "pg"
+import * as Databases from "../src/Databases.js"
+
+// better-sqlite3 (the driver under @effect/sql-sqlite-node) runs a multi-statement script as a
+// migration tool would; it ships no types, so type the two methods used here.
+const BetterSqlite = createRequire(import.meta.url)("better-sqlite3") as new (filename: string) => {
+  exec(sql: string): void
+  close(): void
+}
+
+const build = <A, E>(layer: Layer.Layer<A, E>) => Effect.map(Layer.build(layer), (context) => context)
+
+const sqliteSchema = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql<{
+    readonly type: string
+    readonly name: string
+    readonly sql: string | null
+  }>`SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT IN ('convo_migrations', 'sqlite_sequence') ORDER BY type, name`
+})
+
+const pgSchema = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const columns = yield* sql`SELECT table_name, column_name, data_type, is_nullable, column_default
+    FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'convo_migrations'
+    ORDER BY table_name, column_name`
+  const indexes = yield* sql`SELECT tablename, indexname, indexdef FROM pg_indexes
+    WHERE schemaname = 'public' AND tablename <> 'convo_migrations' ORDER BY indexname`
+  const constraints = yield* sql`SELECT c.conrelid::regclass::text AS table_name, c.conname, c.contype::text AS contype,
+      pg_get_constraintdef(c.oid) AS definition
+    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+    WHERE n.nspname = 'public' AND c.conrelid::regclass::text <> 'convo_migrations' ORDER BY c.conname`
+  return { columns, indexes, constraints }
+})
+
+const pgEnabled = await Databases.pgTestsEnabled()
+
+describe("SqlMigrations", () => {
+  it("toSql gives the same statements for a prefix, without the migrator's table", () => {
+    const pg = SqlMigrations.toSql("pg", { prefix: "chat_" })
+    const sqlite = SqlMigrations.toSql("sqlite")
+    assert.include(pg, "CREATE TABLE chat_conversation")
+    assert.include(pg, "CREATE TABLE chat_message")
+    assert.include(pg, "jsonb")
+    assert.notInclude(pg, "convo_")
+    assert.include(sqlite, "CREATE TABLE convo_conversation")
+    assert.include(sqlite, "AUTOINCREMENT")
+    assert.notInclude(sqlite, "jsonb")
+    assert.notInclude(pg + sqlite, "migrations")
+    assert.strictEqual(SqlMigrations.migrationsTable(), "convo_migrations")
+    assert.strictEqual(SqlMigrations.migrationsTable({ prefix: "chat_" }), "chat_migrations")
+    // An unusual prefix is quoted, so it cannot break the statements.
+    assert.include(SqlMigrations.toSql("pg", { prefix: 'My "App" ' }), '"My ""App"" conversation"')
+  })
+
+  it.scoped("SQLite: run records itself in convo_migrations and is idempotent", () =>
+    Effect.gen(function* () {
+      const context = yield* build(Databases.sqliteTemp({ migrate: false }))
+      const first = yield* SqlMigrations.run().pipe(Effect.provide(context))
+      assert.deepStrictEqual(first, [[1, "convo_init"]])
+      const second = yield* SqlMigrations.run().pipe(Effect.provide(context))
+      assert.deepStrictEqual(second, [])
+      const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+      const rows = yield* sql<{
+        readonly migration_id: number
+        readonly name: string
+      }>`SELECT migration_id, name FROM convo_migrations`
+      assert.deepStrictEqual(rows, [{ migration_id: 1, name: "convo_init" }])
+    })
+  )
+
+  it.scoped("SQLite: toSql runs cleanly on a fresh database and gives the migrator's tables", () =>
+    Effect.gen(function* () {
+      const migrated = yield* build(Databases.sqliteTemp())
+      const plain = yield* build(Databases.sqliteTemp({ migrate: false }))
+      const file = (yield* Effect.provide(Databases.TestDatabase, plain)).name
+      const db = new BetterSqlite(file)
+      try {
+        db.exec(SqlMigrations.toSql("sqlite"))
+      } finally {
+        db.close()
+      }
+      const expected = yield* Effect.provide(sqliteSchema, migrated)
+      const actual = yield* Effect.provide(sqliteSchema, plain)
+      assert.isAbove(expected.length, 3)
+      assert.deepStrictEqual(actual, expected)
+    })
+  )
+
+  describe.skipIf(!pgEnabled)("PostgreSQL", () => {
+    it.scoped("run records itself under its prefix and is idempotent", () =>
+      Effect.gen(function* () {
+        const context = yield* build(Databases.postgresFresh({ migrate: false }))
+        assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [
+          [1, "convo_init"]
+        ])
+        assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [])
+        const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+        const tables = yield* sql<{ readonly table_name: string }>`SELECT table_name FROM information_schema.tables
+          WHERE table_schema = 'public' ORDER BY table_name`
+        assert.deepStrictEqual(
+          tables.map((t) => t.table_name),
+          ["chat_conversation", "chat_message", "chat_migrations"]
+        )
+      })
+    )
+
+    it.scoped("toSql runs cleanly on a fresh database and gives the migrator's tables", () =>
+      Effect.gen(function* () {
+        const migrated = yield* build(Databases.postgresFresh())
+        const plain = yield* build(Databases.postgresFresh({ migrate: false }))
+        const name = (yield* Effect.provide(Databases.TestDatabase, plain)).name
+        const server = Databases.pgServer()
+        yield* Effect.promise(async () => {
+          const client = new Pg.Client({ host: server.host, port: server.port, user: server.user, database: name })
+          await client.connect()
+          try {
+            await client.query(SqlMigrations.toSql("pg"))
+          } finally {
+            await client.end()
+          }
+        })
+        const expected = yield* Effect.provide(pgSchema, migrated)
+        const actual = yield* Effect.provide(pgSchema, plain)
+        assert.isAbove(expected.columns.length, 10)
+        assert.isAbove(expected.constraints.length, 3)
+        assert.deepStrictEqual(actual, expected)
+      })
+    )
+  })
+})
