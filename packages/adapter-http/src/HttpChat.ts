@@ -44,7 +44,6 @@ import * as Authenticator from "@convo/core/Authenticator"
 import * as ChatAgent from "@convo/core/ChatAgent"
 import * as Connection from "@convo/core/Connection"
 import * as Handshake from "@convo/core/Handshake"
-import { ConversationStore } from "@convo/core/ConversationStore"
 import * as Protocol from "@convo/core/Protocol"
 import * as Routes from "@convo/core/Routes"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -242,6 +241,20 @@ const open = (route: Routes.Route, allowedOrigins: ReadonlyArray<string>, checkO
     return { request, info, params, user }
   })
 
+const connectionOf = (
+  route: Routes.Route,
+  opened: {
+    readonly info: Authenticator.RequestInfo
+    readonly params: Record<string, string>
+    readonly user: Connection.User | null
+  }
+) =>
+  Connection.make({
+    user: opened.user,
+    params: opened.params,
+    data: { transport: "http", route: route.name, request: opened.info }
+  })
+
 // Opens a session in the request's scope (closing it ends a running turn); its events are copied
 // to a queue read one event at a time. Gives the session once its history page has come.
 const connect = (
@@ -254,12 +267,7 @@ const connect = (
   }
 ) =>
   Effect.gen(function* () {
-    const connection = Connection.make({
-      user: opened.user,
-      params: opened.params,
-      data: { transport: "http", route: route.name, request: opened.info }
-    })
-    const session = yield* ChatAgent.connect(agent, connection).pipe(Effect.mapError(Http.rejection))
+    const session = yield* ChatAgent.connect(agent, connectionOf(route, opened)).pipe(Effect.mapError(Http.rejection))
     const events = yield* Queue.unbounded<Protocol.ServerEvent>()
     yield* Stream.runForEach(session.events, (event) => Queue.offer(events, event)).pipe(Effect.forkScoped)
     let first = yield* Queue.take(events)
@@ -376,8 +384,8 @@ const queryNumber = (
 }
 
 /**
- * GET: a page of history through a session's `load_history`, so the session's access rules and
- * history filter apply. Without `before`, the newest page.
+ * GET: a page of history through `ChatAgent.history`: the session's access rules and history
+ * filter, without opening a session. Without `before`, the newest page.
  */
 const getHistory = (
   agent: ChatAgent.ChatAgent,
@@ -395,28 +403,18 @@ const getHistory = (
     const query = yield* HttpServerRequest.ParsedSearchParams
     const before = yield* queryNumber(query, "before")
     const limit = yield* queryNumber(query, "limit")
-    const loadHistory = yield* Either.match(
-      Protocol.decodeClientMessage({
-        type: "load_history",
-        before: before ?? Number.MAX_SAFE_INTEGER,
-        ...(limit !== undefined ? { limit } : {})
-      }),
-      {
-        onLeft: (error) => Http.fail(400, "bad_request", error.detail),
-        onRight: Effect.succeed
-      }
-    )
+    if (limit !== undefined && limit > 500) return yield* Http.fail(400, "bad_request", `"limit" must be at most 500`)
     const opened = yield* open(route, [], false)
-    const { events, session } = yield* connect(agent, route, opened)
-    yield* session.send(loadHistory)
-    // the answer is the next history page, or an error; live events of the conversation may come first
-    let page: Protocol.ServerEvent = yield* Queue.take(events)
-    while (!(page.type === "history" && !page.initial) && !isRefusal(page)) page = yield* Queue.take(events)
-    if (page.type !== "history") {
-      return yield* page.type === "error"
-        ? Http.fail(refusalStatus(page.code), page.code, page.message)
-        : Http.fail(503, "unavailable", "the history could not be loaded")
-    }
+    const page = yield* ChatAgent.history(agent, connectionOf(route, opened), { before, limit }).pipe(
+      Effect.catchTags({
+        ConnectionRejected: (error) => Effect.fail(Http.rejection(error)),
+        ConversationNotFound: (error) => Http.fail(404, "not_found", error.message),
+        StoreError: (error) =>
+          Effect.logError("could not read the history", error).pipe(
+            Effect.zipRight(Http.fail(503, "unavailable", "the history could not be loaded"))
+          )
+      })
+    )
     const response: HistoryResponse = {
       conversationId: page.conversationId,
       messages: page.messages,
@@ -426,7 +424,7 @@ const getHistory = (
     return HttpServerResponse.unsafeJson(response, { headers: { "cache-control": "no-store" } })
   })
 
-/** DELETE: clears the conversation, for a user the session accepts for it (its owner). */
+/** DELETE: clears the conversation through `ChatAgent.clear`, for a user the agent accepts for it (its owner). */
 const clearMessages = (
   agent: ChatAgent.ChatAgent,
   route: Routes.Route,
@@ -438,12 +436,9 @@ const clearMessages = (
 > =>
   Effect.gen(function* () {
     const opened = yield* open(route, allowedOrigins, true)
-    const { session } = yield* connect(agent, route, opened)
-    const conversation = session.conversation
-    if (conversation === null) return yield* Http.fail(404, "not_found", "this route has no conversation")
-    const store = yield* ConversationStore
-    yield* store.clear(conversation.id).pipe(
+    yield* ChatAgent.clear(agent, connectionOf(route, opened)).pipe(
       Effect.catchTags({
+        ConnectionRejected: (error) => Effect.fail(Http.rejection(error)),
         ConversationNotFound: (error) => Http.fail(404, "not_found", error.message),
         StoreError: (error) =>
           Effect.logError("could not clear the conversation", error).pipe(
@@ -474,8 +469,6 @@ export const router = (agent: ChatAgent.ChatAgent, options?: Options): HttpRoute
   const allowedOrigins = options?.allowedOrigins ?? Handshake.defaultAllowedOrigins
   const maxBodyBytes = options?.maxBodyBytes ?? defaultMaxBodyBytes
   const heartbeat = options?.heartbeat === null ? null : Duration.decode(options?.heartbeat ?? Duration.seconds(15))
-  // reads and clears never start the agent's first turn
-  const quiet = ChatAgent.make({ ...agent.options, firstUserMessage: undefined })
   return HttpRouter.empty.pipe(
     HttpRouter.post(
       messages.pattern as HttpRouter.PathInput,
@@ -485,11 +478,11 @@ export const router = (agent: ChatAgent.ChatAgent, options?: Options): HttpRoute
     ),
     HttpRouter.del(
       messages.pattern as HttpRouter.PathInput,
-      handled(clearMessages(quiet, messages, allowedOrigins)).pipe(Effect.withSpan("HttpChat.clearMessages"))
+      handled(clearMessages(agent, messages, allowedOrigins)).pipe(Effect.withSpan("HttpChat.clearMessages"))
     ),
     HttpRouter.get(
       history.pattern as HttpRouter.PathInput,
-      handled(getHistory(quiet, history)).pipe(Effect.withSpan("HttpChat.getHistory"))
+      handled(getHistory(agent, history)).pipe(Effect.withSpan("HttpChat.getHistory"))
     )
   )
 }
