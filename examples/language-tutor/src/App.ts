@@ -92,7 +92,10 @@ export const router = Effect.gen(function* () {
   // #endregion
 })
 
+// #region data
+/** convo's conversation store on the app's database (SQLite or PostgreSQL, migrated at start). */
 const data = SqlConversationStore.layer().pipe(Layer.provide(MessageCodec.layer), Layer.provideMerge(Database.layer))
+// #endregion
 
 const services = Layer.mergeAll(
   Users.Default,
@@ -150,7 +153,10 @@ export const layer = (
         Layer.provide(Layer.mergeAll(authenticator, Tutor.hooks, model, createAdmin)),
         Layer.provideMerge(services),
         Layer.provideMerge(data),
-        Layer.provide(SqlLog.layer({ enabled: config.debug })),
+        // #region sql-log
+        // DEBUG=1: every SQL statement, with its duration and parameters, coloured by level (S26)
+        Layer.provide(SqlLog.layer({ enabled: config.debug, colors: config.colors })),
+        // #endregion
         Layer.provideMerge(Layer.succeed(AppConfig, config))
       )
     })

@@ -9,7 +9,8 @@
  * | `OPENAI_API_KEY` | unset: the offline demo model | key for OpenAI (gpt-4o) |
  * | `OPENAI_BASE_URL` | unset | an OpenAI-compatible server (Ollama, vLLM, a proxy) |
  * | `OPENAI_MODEL` | `gpt-4o` | the model name to ask that server for |
- * | `DEBUG` | off | `1`: print every SQL statement, coloured (`NO_COLOR=1` for plain) |
+ * | `DEBUG` | off | `1`: print every SQL statement, coloured by level |
+ * | `NO_COLOR` | unset | set: the SQL log without colours |
  * | `SESSION_SECRET` | generated once and stored in the database | key for session ids and CSRF tokens (32+ characters) |
  * | `COOKIE_SECURE` | off (on behind `X-Forwarded-Proto: https`) | `1`: always mark the session cookie `Secure` |
  * | `ADMIN_USERNAME`, `ADMIN_PASSWORD` | unset (the first user to sign up is staff) | create or promote this staff user at start |
@@ -52,6 +53,8 @@ export interface Settings {
   readonly database: Database
   readonly llm: Llm
   readonly debug: boolean
+  /** ANSI colours in the SQL log: on unless `NO_COLOR` is set. */
+  readonly colors: boolean
   readonly sessionSecret: Option.Option<Redacted.Redacted<string>>
   readonly cookieSecure: boolean
   readonly admin: Option.Option<{ readonly username: string; readonly password: Redacted.Redacted<string> }>
@@ -144,6 +147,7 @@ export const load: Effect.Effect<Settings, ConfigInvalid> = Effect.gen(function*
     Option.isNone(apiKey) && Option.isNone(baseUrl) ? { _tag: "Offline" } : { _tag: "OpenAi", apiKey, baseUrl, model }
 
   const debug = yield* Effect.orElseSucceed(SqlLog.debugEnabled, () => false)
+  const colors = yield* Effect.orElseSucceed(SqlLog.colorsEnabled, () => true)
 
   const sessionSecret = yield* variable("SESSION_SECRET")
   if (Option.isSome(sessionSecret) && sessionSecret.value.length < 32) {
@@ -192,6 +196,7 @@ export const load: Effect.Effect<Settings, ConfigInvalid> = Effect.gen(function*
     database,
     llm,
     debug,
+    colors,
     sessionSecret: Option.map(sessionSecret, Redacted.make),
     cookieSecure,
     admin,

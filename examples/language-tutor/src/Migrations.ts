@@ -89,8 +89,10 @@ export const migrations = {
   // #endregion
 }
 
-/** Applies convo's migrations, then the app's. */
+// #region migrate
+/** Applies convo's migrations (table `convo_migrations`), then the app's (table `example_migrations`). */
 export const run = Effect.gen(function* () {
   yield* SqlMigrations.run()
   yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable })
 })
+// #endregion

@@ -6,6 +6,7 @@
  */
 import * as ConversationStore from "@convo/core/ConversationStore"
 import * as SqlMigrations from "@convo/core/SqlMigrations"
+import * as TaggedJson from "@convo/core/TaggedJson"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -124,6 +125,9 @@ const textOf = (value: unknown): string => {
   return JSON.stringify(content ?? value, (_key, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v))
 }
 
+/** The stored `_type`, or `JSON` for plain JSON content (pyhub stored tool outputs that way). */
+const typeOf = (content: unknown): string => (TaggedJson.isTaggedJson(content) ? content._type : "JSON")
+
 const tokensOf = (entry: ConversationStore.HistoryEntry): string =>
   entry.inputTokens === null && entry.outputTokens === null
     ? ""
@@ -138,7 +142,7 @@ const entryRow = (entry: ConversationStore.HistoryEntry) =>
     <td>${tokensOf(entry)}</td>
     ${
       entry._tag === "Decoded"
-        ? html`<td>${entry.content._type}</td>
+        ? html`<td>${typeOf(entry.content)}</td>
             <td class="content">${textOf(entry.value)}</td>`
         : html`<td class="undecodable">undecodable</td>
             <td class="content undecodable">${`${entry.reason}\n${entry.raw}`}</td>`
@@ -198,8 +202,10 @@ const clear = Page.handle(
     const form = yield* Forms.read
     yield* visit.checkCsrf(form)
     const id = yield* idParam((yield* params("admin-conversation-clear")).conversation_pk)
+    // #region clear
     const store = yield* ConversationStore.ConversationStore
-    yield* store.clear(id).pipe(Effect.mapError(storeFailure))
+    yield* store.clear(id).pipe(Effect.mapError(storeFailure)) // the seed's conversation.clear()
+    // #endregion
     return HttpServerResponse.redirect(url("admin-conversation", { conversation_pk: id }), { status: 303 })
   })
 )
