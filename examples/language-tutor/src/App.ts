@@ -73,11 +73,11 @@ export const authenticator: Layer.Layer<Authenticator.Authenticator, never, Sess
 
 const notFound = Page.handle(Effect.fail(new NotFound({ message: "There is no such page." })))
 
-/** Every route of the app. */
+// #region mount
+/** Every route of the app: the pages, the chat page's scripts, and the tutor on its socket. */
 export const router = Effect.gen(function* () {
   const config = yield* AppConfig
   const tutor = yield* Tutor.Tutor
-  // #region mount
   return HttpRouter.empty.pipe(
     HttpRouter.concat(AccountsHttp.router),
     HttpRouter.concat(RoomsHttp.router),
@@ -89,8 +89,8 @@ export const router = Effect.gen(function* () {
       rejectWith: "close"
     })
   )
-  // #endregion
 })
+// #endregion
 
 // #region data
 /** convo's conversation store on the app's database (SQLite or PostgreSQL, migrated at start). */

@@ -75,8 +75,9 @@ export const hidePassword = (url: string): string =>
 
 const quoted = (value: string): string => JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)
 
+/** A path as the user would type it from where they ran the command (npm's INIT_CWD under `npm run`). */
 const relativeToCwd = (file: string): string => {
-  const relative = NodePath.relative(process.cwd(), file)
+  const relative = NodePath.relative(process.env.INIT_CWD ?? process.cwd(), file)
   return relative.startsWith("..") || NodePath.isAbsolute(relative) ? file : relative
 }
 
@@ -105,7 +106,7 @@ export const parseDatabaseUrl = (value: Option.Option<string>): Effect.Effect<Da
   if (/^sqlite:/i.test(text)) {
     const path = text.replace(/^sqlite:(\/\/)?/i, "")
     if (path.length === 0) return fail(`DATABASE_URL must name a file after "sqlite:", got ${quoted(text)}`)
-    const filename = NodePath.resolve(path)
+    const filename = path === ":memory:" ? path : NodePath.resolve(process.env.INIT_CWD ?? process.cwd(), path)
     return Effect.succeed({ _tag: "Sqlite", filename, display: relativeToCwd(filename) })
   }
   if (/^postgres(ql)?:\/\//i.test(text)) {

@@ -23,6 +23,19 @@ const ddl = (statements: { readonly pg: ReadonlyArray<string>; readonly sqlite: 
 
 const conversationTable = `${SqlMigrations.defaultPrefix}conversation`
 
+// #region room-table
+/** The seed's `LLMChatRoom`: a language, a situation, a level, and one conversation of its own. */
+const chatRoomTable = (id: string) => `CREATE TABLE example_chat_room (
+  id ${id},
+  language text NOT NULL,
+  situation text NOT NULL,
+  level text NOT NULL,
+  owner_id bigint NULL REFERENCES example_user (id) ON DELETE SET NULL,
+  conversation_id bigint NOT NULL UNIQUE REFERENCES ${conversationTable} (id) ON DELETE CASCADE,
+  created_at bigint NOT NULL
+)`
+// #endregion
+
 /** The app's migrations, in order. */
 export const migrations = {
   "0001_accounts": ddl({
@@ -61,32 +74,10 @@ export const migrations = {
       `CREATE TABLE example_setting (key TEXT PRIMARY KEY, value TEXT NOT NULL)`
     ]
   }),
-  // #region room-table
   "0002_rooms": ddl({
-    pg: [
-      `CREATE TABLE example_chat_room (
-  id bigserial PRIMARY KEY,
-  language text NOT NULL,
-  situation text NOT NULL,
-  level text NOT NULL,
-  owner_id bigint NULL REFERENCES example_user (id) ON DELETE SET NULL,
-  conversation_id bigint NOT NULL UNIQUE REFERENCES ${conversationTable} (id) ON DELETE CASCADE,
-  created_at bigint NOT NULL
-)`
-    ],
-    sqlite: [
-      `CREATE TABLE example_chat_room (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  language TEXT NOT NULL,
-  situation TEXT NOT NULL,
-  level TEXT NOT NULL,
-  owner_id INTEGER NULL REFERENCES example_user (id) ON DELETE SET NULL,
-  conversation_id INTEGER NOT NULL UNIQUE REFERENCES ${conversationTable} (id) ON DELETE CASCADE,
-  created_at INTEGER NOT NULL
-)`
-    ]
+    pg: [chatRoomTable("bigserial PRIMARY KEY")],
+    sqlite: [chatRoomTable("INTEGER PRIMARY KEY AUTOINCREMENT")]
   })
-  // #endregion
 }
 
 // #region migrate

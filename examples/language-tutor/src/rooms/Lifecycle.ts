@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 
+// #region lifecycle
 /** A hook run before a row is created. */
 export type BeforeCreate<Draft, E = never, R = never> = (draft: Draft) => Effect.Effect<Draft, E, R>
 
@@ -20,3 +21,4 @@ export const hooks = <Draft, E = never, R = never>(hooks: Hooks<Draft, E, R>): H
 /** Runs the before-create hooks in order, each on the previous one's result. */
 export const beforeCreate = <Draft, E, R>(hooks: Hooks<Draft, E, R>, draft: Draft): Effect.Effect<Draft, E, R> =>
   Effect.reduce(hooks.beforeCreate, draft, (current, hook) => hook(current))
+// #endregion
