@@ -45,6 +45,17 @@ export const pattern = (name: AppRoutes["routes"][number]["name"]): `/${string}`
   return route.pattern as `/${string}`
 }
 
+const singles = new Map<string, Routes.Table>()
+/** A table holding only the named route, to match a request against that route alone. */
+const single = (name: string): Routes.Table => {
+  let table = singles.get(name)
+  if (table === undefined) {
+    table = Routes.make(routes.routes.filter((r) => r.name === name))
+    singles.set(name, table)
+  }
+  return table
+}
+
 /** The parameters of the current request for a named route, checked by the route's converters. */
 export const params = <const N extends AppRoutes["routes"][number]["name"]>(
   name: N
@@ -55,8 +66,7 @@ export const params = <const N extends AppRoutes["routes"][number]["name"]>(
 > =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const path = request.url.split(/[?#]/)[0]!
-    const route = routes.routes.find((r) => r.name === name)!
-    const found = Routes.match(Routes.make([route]), route.kind, path)
+    const found = Routes.match(single(name), "http", path)
     return Option.isSome(found)
       ? Effect.succeed(found.value.params as never)
       : Effect.fail(new NotFound({ message: "There is no such page." }))

@@ -4,14 +4,15 @@
  * once on PostgreSQL (skipped with a message when no server answers, unless CI=true).
  */
 import * as Databases from "@convo/testing/Databases"
-import { describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { newUserFlow } from "./support/Flow.js"
+import { Browser, csrfOf } from "./support/Browser.js"
+import { newUserFlow, signUp } from "./support/Flow.js"
 import * as TestApp from "./support/TestApp.js"
 
 /** A row whose content is valid JSON but not a message: the history still loads and the admin shows it. */
@@ -53,6 +54,77 @@ describe.skipIf(!pg)("language tutor on PostgreSQL", () => {
       const env = { DATABASE_URL: `postgres://${credentials}@${server.host}:${server.port}/${database.name}` }
       const app = yield* TestApp.start(env)
       yield* Effect.promise(() => newUserFlow(app.baseUrl, { insertUndecodable: insertUndecodable(env) }))
+    })
+  )
+})
+
+describe("accounts and sessions", () => {
+  it.scopedLive("the session secret is kept in the database: a session survives a restart", () =>
+    Effect.gen(function* () {
+      const env = { DATABASE_URL: `sqlite:${yield* freshSqliteFile}` }
+      const cookie = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const app = yield* TestApp.start(env)
+          const browser = new Browser(app.baseUrl)
+          assert.strictEqual((yield* Effect.promise(() => signUp(browser, "alice"))).status, 303)
+          return browser.cookies.get("convo_session")!
+        })
+      )
+      const app = yield* TestApp.start(env)
+      const browser = new Browser(app.baseUrl)
+      browser.cookies.set("convo_session", cookie)
+      const profile = yield* Effect.promise(() => browser.get("/accounts/profile/"))
+      assert.strictEqual(profile.status, 200)
+      assert.include(profile.body, "alice")
+      // a forged cookie of the right shape is nobody
+      browser.cookies.set("convo_session", "A".repeat(43))
+      assert.strictEqual((yield* Effect.promise(() => browser.get("/accounts/profile/"))).status, 303)
+    })
+  )
+
+  it.scopedLive("ADMIN_USERNAME / ADMIN_PASSWORD make a staff user at start; later sign-ups are not staff", () =>
+    Effect.gen(function* () {
+      const env = {
+        DATABASE_URL: `sqlite:${yield* freshSqliteFile}`,
+        ADMIN_USERNAME: "root",
+        ADMIN_PASSWORD: "a long admin password"
+      }
+      const app = yield* TestApp.start(env)
+      const admin = new Browser(app.baseUrl)
+      const loggedIn = yield* Effect.promise(() =>
+        admin.submit("/accounts/login/", "/accounts/login/", { username: "root", password: "a long admin password" })
+      )
+      assert.strictEqual(loggedIn.status, 303)
+      assert.strictEqual((yield* Effect.promise(() => admin.get("/admin/"))).status, 200)
+      const user = new Browser(app.baseUrl)
+      assert.strictEqual((yield* Effect.promise(() => signUp(user, "alice"))).status, 303)
+      assert.strictEqual((yield* Effect.promise(() => user.get("/admin/"))).status, 403)
+    })
+  )
+
+  it.scopedLive("the session cookie is Secure behind an https proxy, and log-in only redirects to local paths", () =>
+    Effect.gen(function* () {
+      const app = yield* TestApp.start({ DATABASE_URL: `sqlite:${yield* freshSqliteFile}` })
+      const plain = yield* Effect.promise(() => new Browser(app.baseUrl).get("/accounts/signup/"))
+      assert.notMatch(plain.headers.getSetCookie().join("\n"), /Secure/)
+      const proxied = yield* Effect.promise(() =>
+        new Browser(app.baseUrl).request("/accounts/signup/", { headers: { "x-forwarded-proto": "https" } })
+      )
+      assert.match(proxied.headers.getSetCookie().join("\n"), /convo_session=.*; Secure/)
+
+      const browser = new Browser(app.baseUrl)
+      yield* Effect.promise(() => signUp(browser, "alice"))
+      yield* Effect.promise(() => browser.submit("/accounts/profile/", "/accounts/logout/", {}))
+      const page = yield* Effect.promise(() => browser.get("/accounts/login/"))
+      const loggedIn = yield* Effect.promise(() =>
+        browser.post("/accounts/login/", {
+          csrf_token: csrfOf(page.body),
+          next: "//evil.example/",
+          username: "alice",
+          password: "correct horse battery"
+        })
+      )
+      assert.strictEqual(loggedIn.location, "/")
     })
   )
 })
