@@ -45,12 +45,14 @@ export const pattern = (name: AppRoutes["routes"][number]["name"]): `/${string}`
   return route.pattern as `/${string}`
 }
 
-const singles = new Map<string, Routes.Table>()
+const singles = new Map<string, Routes.Table<Routes.Route<string, "http">>>()
 /** A table holding only the named route, to match a request against that route alone. */
-const single = (name: string): Routes.Table => {
+const single = (name: string): Routes.Table<Routes.Route<string, "http">> => {
   let table = singles.get(name)
   if (table === undefined) {
-    table = Routes.make(routes.routes.filter((r) => r.name === name))
+    table = Routes.make(
+      routes.routes.filter((r): r is Extract<typeof r, { kind: "http" }> => r.name === name && r.kind === "http")
+    )
     singles.set(name, table)
   }
   return table
