@@ -10,7 +10,7 @@
 // and the source marks the region:  // #region before-create  ...  // #endregion
 // The block must equal the region verbatim (common indentation removed, nested region markers
 // dropped; a `<!-- prettier-ignore -->` line may sit between the comment and the block). Every snippet comment anywhere under docs/ is checked. Under the strict folders
-// (`strict` below: the tutorials), a ts/typescript block without a snippet comment is an error
+// (`strict` below: the tutorials and guides), a ts/typescript block without a snippet comment is an error
 // too, so no snippet there can rot.
 //
 // Usage: node scripts/check-docs.mjs           check, exit 1 on any problem
@@ -67,7 +67,7 @@ const dedent = (lines) => {
 const snippetComment = /^<!--\s*snippet:\s*(\S+?)#(\S+)\s*-->\s*$/
 const fence = /^(```+|~~~+)\s*([A-Za-z0-9_+-]*)/
 const tsLanguages = new Set(["ts", "typescript", "tsx"])
-const strict = ["docs/tutorials/"]
+const strict = ["docs/tutorials/", "docs/guides/"]
 
 let problems = 0
 let checked = 0
