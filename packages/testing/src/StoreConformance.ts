@@ -117,7 +117,6 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
  * @example
  * ```ts
  * import * as ConversationStore from "@convo/core/ConversationStore"
-import { isTaggedJson } from "@convo/core/TaggedJson"
  * import * as MessageCodec from "@convo/core/MessageCodec"
  * import { storeConformance } from "@convo/testing/StoreConformance"
  * import * as Layer from "effect/Layer"
