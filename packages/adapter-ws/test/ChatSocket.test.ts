@@ -324,12 +324,23 @@ describe("ChatSocket: turns", () => {
         ["你好", "！欢迎", "光临。"]
       )
       const [end] = client.ofType("turn_end")
-      assert.deepStrictEqual(end, {
-        type: "turn_end",
-        turnId: client.ofType("turn_start")[0]!.turnId,
-        status: "complete",
-        usage: { inputTokens: 10, outputTokens: 5, totalTokens: 15 }
-      })
+      assert.deepStrictEqual(
+        { ...end, eventId: undefined },
+        {
+          type: "turn_end",
+          eventId: undefined,
+          turnId: client.ofType("turn_start")[0]!.turnId,
+          status: "complete",
+          usage: { inputTokens: 10, outputTokens: 5, totalTokens: 15 }
+        }
+      )
+      // live events carry increasing event ids, for a client that reconnects and resumes
+      const ids = events.flatMap((event) => ("eventId" in event && event.eventId !== undefined ? [event.eventId] : []))
+      assert.isAbove(ids.length, 0)
+      assert.deepStrictEqual(
+        ids,
+        [...ids].sort((a, b) => a - b)
+      )
       const entries = yield* stored(conversation.id)
       assert.deepStrictEqual(
         entries.map((entry) => [

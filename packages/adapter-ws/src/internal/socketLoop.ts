@@ -3,9 +3,10 @@
  *
  * - The upgrade itself happens inside `runRaw`; writing before it runs deadlocks, so events are
  *   sent only once `onOpen` has fired.
- * - `runRaw` calls its handler synchronously for each frame; the handler only classifies the frame
- *   and puts it on a queue (it returns no Effect, so no fiber is forked per frame), and a single
- *   consumer hands the frames to the session in arrival order.
+ * - `runRaw` calls its handler synchronously for each frame, and runs the Effect it returns in a
+ *   fiber of its own (concurrently with the others). So the handler only classifies the frame and
+ *   queues it; a single drain fiber at a time hands the queued frames to the session in arrival
+ *   order.
  *
  * @internal
  */
@@ -14,7 +15,6 @@ import * as Socket from "@effect/platform/Socket"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as CloseCode from "../CloseCode.js"
@@ -45,7 +45,6 @@ export const run = (
   Effect.gen(function* () {
     const write = yield* socket.writer
     const opened = yield* Deferred.make<void>()
-    const inbox = yield* Queue.unbounded<Inbound>()
     let closing = false
     const close = (code: number, text: string) =>
       Effect.suspend(() => {
@@ -60,18 +59,25 @@ export const run = (
             Effect.zipRight(close(CloseCode.internalError, "internal error"))
           )
 
-    // events out, as JSON text frames, once the socket is open
+    // events out, as JSON text frames, once the socket is open (a pull loop: lighter per idle
+    // connection than running a sink over the stream)
+    const pull = yield* Stream.toPull(session.events)
     yield* Deferred.await(opened).pipe(
       Effect.zipRight(
-        Stream.runForEachChunk(session.events, (chunk) =>
-          Effect.forEach(chunk, (event) => write(JSON.stringify(event)), { discard: true })
+        pull.pipe(
+          Effect.flatMap((chunk) => Effect.forEach(chunk, (event) => write(JSON.stringify(event)), { discard: true })),
+          Effect.forever
         )
       ),
+      // the stream ends (fails with `None`) when the session closes
+      Effect.catchAll(() => Effect.void),
       Effect.catchAllCause(failed("sending events")),
       Effect.forkScoped
     )
 
-    // frames in, one at a time, in arrival order
+    // frames in, one at a time, in arrival order: frames wait in `pending`, and one drain fiber at a
+    // time (started by the frame that finds none running, ended when `pending` is empty) hands them
+    // to the session, so an idle connection holds no reader fiber
     const handle = (frame: Inbound): Effect.Effect<boolean> => {
       switch (frame._tag) {
         case "Text":
@@ -85,21 +91,27 @@ export const run = (
           )
       }
     }
-    yield* Queue.take(inbox).pipe(
-      Effect.flatMap(handle),
-      Effect.repeat({ while: (more) => more }),
-      Effect.catchAllCause(failed("handling a frame")),
-      Effect.forkScoped
-    )
+    const pending: Array<Inbound> = []
+    let draining = false
+    const drain: Effect.Effect<void> = Effect.suspend(() => {
+      const frame = pending.shift()
+      if (frame === undefined) {
+        draining = false
+        return Effect.void
+      }
+      return Effect.flatMap(handle(frame), (more) => (more ? drain : Effect.sync(() => (pending.length = 0))))
+    })
+    const onFrame = (data: string | Uint8Array): Effect.Effect<void> | undefined => {
+      if (closing) return undefined
+      pending.push(classify(data, options.maxFrameBytes))
+      if (draining) return undefined
+      draining = true
+      return Effect.catchAllCause(drain, failed("handling a frame"))
+    }
 
     yield* (
       socket
-        .runRaw(
-          (data) => {
-            if (!closing) Queue.unsafeOffer(inbox, classify(data, options.maxFrameBytes))
-          },
-          { onOpen: Deferred.succeed(opened, undefined) }
-        )
+        .runRaw(onFrame, { onOpen: Deferred.succeed(opened, undefined) })
         // a socket error or a close frame ends the connection; the caller's scope closes the session
         .pipe(Effect.catchAll(() => Effect.void))
     )
