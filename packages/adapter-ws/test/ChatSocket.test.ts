@@ -1,4 +1,5 @@
 import * as CloseCode from "@convo/adapter-ws/CloseCode"
+import type * as Authenticator from "@convo/core/Authenticator"
 import * as ConversationStore from "@convo/core/ConversationStore"
 import * as Routes from "@convo/core/Routes"
 import * as ScriptedReply from "@convo/testing/ScriptedReply"
@@ -168,6 +169,32 @@ describe("ChatSocket: routing and the handshake", () => {
       assert.strictEqual(response.status, 426)
       assert.strictEqual(response.headers.get("upgrade"), "websocket")
     }).pipe(Effect.provide(layer()))
+  )
+
+  it.scopedLive("hooks see the request (headers, cookies, URL) in the connection's data", () =>
+    Effect.gen(function* () {
+      const harness = yield* Harness
+      const url = harness.url("/ws/open/?lang=ko")
+      yield* Client.connect(url, { ...browser(harness.origin, "alice"), "x-team": "blue" })
+      const refusal = yield* Client.refusal(url, { ...browser(harness.origin, "alice"), "x-team": "red" })
+      assert.deepStrictEqual(refusal.body, { error: "forbidden", message: "this user may not use this chat" })
+    }).pipe(
+      Effect.provide(
+        layer({
+          hooks: {
+            canAccept: (connection) => {
+              const request = connection.data?.["request"] as Authenticator.RequestInfo | undefined
+              return Effect.succeed(
+                connection.data?.["transport"] === "ws" &&
+                  request?.url === "/ws/open/?lang=ko" &&
+                  request.cookies["session"] === "alice" &&
+                  request.headers["x-team"] === "blue"
+              )
+            }
+          }
+        })
+      )
+    )
   )
 
   it.scopedLive("anonymous clients connect when canAccept accepts them", () =>
