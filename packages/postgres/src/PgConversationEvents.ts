@@ -454,7 +454,7 @@ export const make = (
           Queue.offer(queue, { conversationId, event, json: toJson(event), done }).pipe(
             Effect.zipRight(Deferred.await(done))
           )
-        ).pipe(Effect.withSpan("ConversationEvents.publish")),
+        ),
       subscribe: (conversationId, after) =>
         Effect.gen(function* () {
           const hub = yield* acquireHub(conversationId)

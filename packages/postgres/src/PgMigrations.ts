@@ -89,8 +89,9 @@ export const loader = (options?: Options): Migrator.Loader => Migrator.fromRecor
 
 /**
  * Applies the pending migrations, recording them in `migrationsTable(options)`. Returns the
- * migrations it applied (none when up to date). Safe to run from several processes at once: the
- * migrator locks its table.
+ * migrations it applied (none when up to date). Each migration is applied once even when several
+ * processes race, but the loser does not wait for the winner's commit: with many processes, run it
+ * as a deploy step before they start.
  *
  * @since 0.1.0
  * @category migrations

@@ -6,7 +6,9 @@
  *
  * Environment: `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `CONVO_DATABASE` (required),
  * `CONVO_POOL` (connections, default 4), `CONVO_HEARTBEAT_MS` (default 200), `CONVO_MODEL_TIMEOUT_MS`
- * (default 3000), `CONVO_REPLY_WORDS` (words of the default reply, default 5).
+ * (default 3000), `CONVO_REPLY_WORDS` (words of the default reply, default 5), `CONVO_MAX_BATCH`
+ * (events per INSERT, default 100), `CONVO_IN_PROCESS=1` (core's in-process lock and events instead,
+ * for comparison on one process).
  *
  * The model answers by the user's text: `slow <n> <ms>` streams n words, one every ms; `hang`
  * never answers (the agent's timeout ends the turn); anything else gets the default reply at once.
@@ -17,10 +19,12 @@ import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
 import * as ChatSocketNode from "@convo/adapter-ws/ChatSocketNode"
 import * as ChatAgent from "@convo/core/ChatAgent"
 import * as ChatAgentHooks from "@convo/core/ChatAgentHooks"
+import * as ConversationEvents from "@convo/core/ConversationEvents"
 import * as LlmModels from "@convo/core/LlmModels"
 import * as MessageCodec from "@convo/core/MessageCodec"
 import * as Routes from "@convo/core/Routes"
 import * as SqlConversationStore from "@convo/core/SqlConversationStore"
+import * as TurnLock from "@convo/core/TurnLock"
 import { ScriptedChatModel } from "@convo/testing/ScriptedChatModel"
 import * as ScriptedReply from "@convo/testing/ScriptedReply"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -94,11 +98,20 @@ const Pg = PgClient.layer({
   ...(process.env["PGPASSWORD"] === undefined ? {} : { password: Redacted.make(process.env["PGPASSWORD"]) })
 })
 
+/** The cross-process layers; `CONVO_IN_PROCESS=1` swaps in core's in-process ones (for comparison). */
+const OnPostgres = Layer.mergeAll(
+  PgTurnLock.layer(),
+  PgConversationEvents.layer({
+    heartbeat: `${Number(env("CONVO_HEARTBEAT_MS", "200"))} millis`,
+    maxBatch: Number(env("CONVO_MAX_BATCH", "100"))
+  })
+).pipe(Layer.provide(Pg))
+const InProcess = Layer.merge(TurnLock.layerMemory, ConversationEvents.layerMemory())
+
 const Server = ChatSocketNode.layer(routes, mounts, { host: "127.0.0.1", port: Number(env("CONVO_PORT", "0")) }).pipe(
   Layer.provide(ChatAgentHooks.layer({ canAccept: () => Effect.succeed(true) })),
   Layer.provide(LlmModels.layerFixed(new TextDrivenModel({}))),
-  Layer.provide(PgTurnLock.layer()),
-  Layer.provide(PgConversationEvents.layer({ heartbeat: `${Number(env("CONVO_HEARTBEAT_MS", "200"))} millis` })),
+  Layer.provide(process.env["CONVO_IN_PROCESS"] === "1" ? InProcess : OnPostgres),
   Layer.provide(SqlConversationStore.layer().pipe(Layer.provide(MessageCodec.layer))),
   Layer.provide(Pg)
 )
