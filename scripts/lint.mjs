@@ -26,8 +26,16 @@ const rules = [
       spec.startsWith("@convo/testing"),
     why: "core must stay runtime-neutral and import no adapter"
   },
-  { dir: "packages/adapter-ws/src", forbid: (s) => s.startsWith("@convo/adapter-http"), why: "adapters never import each other" },
-  { dir: "packages/adapter-http/src", forbid: (s) => s.startsWith("@convo/adapter-ws"), why: "adapters never import each other" }
+  {
+    dir: "packages/adapter-ws/src",
+    forbid: (s) => s.startsWith("@convo/adapter-http"),
+    why: "adapters never import each other"
+  },
+  {
+    dir: "packages/adapter-http/src",
+    forbid: (s) => s.startsWith("@convo/adapter-ws"),
+    why: "adapters never import each other"
+  }
 ]
 
 let failures = 0
