@@ -16,6 +16,9 @@
  * - CPU: seconds of CPU per second of wall time for the server processes, all `postgres`
  *   processes on the machine, and this driver (its 300 clients).
  *
+ * Each configuration runs `SCALE_REPEAT` times (default 2); the report keeps the run with the least
+ * CPU used by other work on the machine ("other").
+ *
  * Options (environment): `SCALE_SECONDS` (measured window, default 10), `SCALE_WARMUP` (default 3),
  * `SCALE_PROCESSES` (e.g. "1,2,3"), `SCALE_MAX_BATCH` (events per INSERT, default 100),
  * `SCALE_OUT` (default `bench/results/scale`; `-` to skip writing).
@@ -34,6 +37,7 @@ const warmup = Number(process.env["SCALE_WARMUP"] ?? 3)
 const processCounts = (process.env["SCALE_PROCESSES"] ?? "1,2,3").split(",").map(Number)
 const maxBatch = process.env["SCALE_MAX_BATCH"] ?? "100"
 const out = process.env["SCALE_OUT"] ?? "bench/results/scale"
+const repeat = Math.max(1, Number(process.env["SCALE_REPEAT"] ?? 2))
 const conversations = Number(process.env["SCALE_CONVERSATIONS"] ?? 100)
 const perConversation = Number(process.env["SCALE_PER_CONVERSATION"] ?? 3)
 const replyWords = 5
@@ -359,9 +363,14 @@ try {
   })
   const results: Array<Result> = []
   for (const processes of processCounts) {
-    const result = await runWith(database, processes)
-    console.log(JSON.stringify(result))
-    results.push(result)
+    // the machine may be shared: keep the run that the least other work competed with
+    let best: Result | undefined
+    for (let i = 0; i < repeat; i++) {
+      const result = await runWith(database, processes)
+      console.log(JSON.stringify(result))
+      if (best === undefined || result.cpuCoresUsed.other < best.cpuCoresUsed.other) best = result
+    }
+    results.push(best!)
   }
   const pgVersion = await admin(
     database,
@@ -383,7 +392,8 @@ try {
       poolPerProcess: pool,
       maxBatch: Number(maxBatch),
       warmupSeconds: warmup,
-      measuredSeconds: seconds
+      measuredSeconds: seconds,
+      runsPerConfiguration: repeat
     },
     results
   }
@@ -419,7 +429,8 @@ Every connection sends a message, waits for its own turn's \`turn_end\`, and sen
 loop). Event latency is a client's receipt time minus the event row's \`created_at\`; "local" when
 the client is on the process that ran the turn, "cross" when the event came through NOTIFY and a
 table read. CPU is in cores (CPU seconds per second): servers / all postgres processes / the
-benchmark driver with its 300 clients / anything else running on the machine meanwhile.
+benchmark driver with its 300 clients / anything else running on the machine meanwhile. Each row is
+the run, of several, that the least other work competed with.
 
 | processes | turns/s | events stored/s | events delivered/s | event latency p50 / p99 (ms) | local p50 / p99 | cross-process p50 / p99 | turn latency p50 / p99 (ms) | CPU cores: servers / postgres / driver / other |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |

@@ -4,18 +4,19 @@
  *
  * - **One lock session per process.** Every lock of the process is a session-level advisory lock
  *   held by one dedicated connection (a one-connection `PgClient` of its own, named
- *   `convo-turn-lock`), whatever the number of turns running. A lock per turn on a connection of
+ *   `convo-turn-lock`, plus its LISTEN connection), whatever the number of turns running. A lock per turn on a connection of
  *   the shared pool would hold one pooled connection per running turn: with as many turns as the
  *   pool has connections, the turns' own queries (history, append, events) would wait forever
  *   for a connection that only a finished turn gives back.
  * - **Waiting**: turns of one conversation in one process queue on an in-process semaphore first
- *   (core's memory lock), so only one of them asks PostgreSQL. That one polls
- *   `pg_try_advisory_lock` with a jittered backoff (2 ms doubling to 100 ms) instead of blocking
- *   in `pg_advisory_lock`: a blocked call would occupy the lock session for every other
- *   conversation. It waits as long as the holder's turn lasts (the agent's model `timeout`
- *   bounds that), and stops waiting when its session closes (the fiber is interrupted). There is
- *   no "busy" answer: core's `TurnLock` port cannot fail, and a turn that may not run must not
- *   vanish silently, so it waits.
+ *   (core's memory lock), so only one of them asks PostgreSQL. That one calls
+ *   `pg_try_advisory_lock` rather than blocking in `pg_advisory_lock` (a blocked call would hold
+ *   up the lock session for every other conversation). A release NOTIFYs `convo_turn_lock` with
+ *   the conversation id, which wakes the waiter of that conversation in every process at once; a
+ *   jittered backoff (2 ms doubling to 250 ms) retries anyway, in case a notification is lost. It
+ *   waits as long as the holder's turn lasts (the agent's model `timeout` bounds that), and stops
+ *   waiting when its session closes (the fiber is interrupted). There is no "busy" answer: core's
+ *   `TurnLock` port cannot fail, and a turn that may not run must not vanish silently, so it waits.
  * - **Release** is a finalizer: `pg_advisory_unlock` when the turn ends, fails or is interrupted.
  *   A process that dies (even `kill -9`) closes its lock session, and PostgreSQL drops every
  *   lock the session held at once: the next turn of the conversation, on any process, proceeds.
@@ -40,9 +41,13 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 
 /**
  * @since 0.1.0
@@ -51,8 +56,15 @@ import type * as Scope from "effect/Scope"
 export interface Options {
   /** The advisory lock class (`pg_locks.classid`). Default `defaultClassId`. */
   readonly classId?: number | undefined
-  /** The longest pause between two attempts while another process holds the lock. Default 100 ms. */
+  /**
+   * The longest pause between two attempts while another process holds the lock. A release
+   * NOTIFYs the waiters, so this only bounds the wait when a notification is lost. Default 250 ms.
+   */
   readonly maxPoll?: Duration.DurationInput | undefined
+  /** The first pause after a failed attempt; it doubles up to `maxPoll`. Default 2 ms. */
+  readonly minPoll?: Duration.DurationInput | undefined
+  /** The NOTIFY channel on which releases wake waiting processes. Default `"convo_turn_lock"`. */
+  readonly channel?: string | undefined
   /** The `application_name` of the lock session. Default `"convo-turn-lock"`. */
   readonly applicationName?: string | undefined
 }
@@ -83,7 +95,7 @@ interface LockRow {
 
 /**
  * Builds the lock on the `PgClient` in context: opens its own one-connection client with the
- * same settings, closed with the scope.
+ * same settings (and a LISTEN connection for wake-ups), closed with the scope.
  *
  * @since 0.1.0
  * @category constructors
@@ -94,7 +106,9 @@ export const make = (
   Effect.gen(function* () {
     const shared = yield* PgClient.PgClient
     const classId = options.classId ?? defaultClassId
-    const maxPoll = Duration.toMillis(Duration.decode(options.maxPoll ?? "100 millis"))
+    const maxPoll = Duration.toMillis(Duration.decode(options.maxPoll ?? "250 millis"))
+    const minPoll = Math.min(maxPoll, Duration.toMillis(Duration.decode(options.minPoll ?? "2 millis")))
+    const channel = options.channel ?? "convo_turn_lock"
     const context = yield* Layer.build(
       PgClient.layer({
         ...shared.config,
@@ -111,9 +125,49 @@ export const make = (
     const sql = Context.get(context, PgClient.PgClient)
     const local = TurnLock.makeMemory()
 
+    // releases in any process wake this process's waiter of that conversation
+    const waiters = new Map<ConversationId, Deferred.Deferred<void>>()
+    // a release NOTIFYs this process too: sent and never heard back means the LISTEN connection is gone
+    let lastSent = 0
+    let lastHeard = 0
+    const listening = Effect.scoped(
+      Effect.raceFirst(
+        sql.listen(channel).pipe(
+          Stream.runForEach((payload) =>
+            Effect.sync(() => {
+              lastHeard = Date.now()
+              const waiter = waiters.get(Number(payload))
+              if (waiter !== undefined) Deferred.unsafeDone(waiter, Exit.void)
+            })
+          ),
+          Effect.zipRight(Effect.fail("the LISTEN stream ended"))
+        ),
+        Effect.sleep("1 second").pipe(
+          Effect.zipRight(
+            Effect.suspend(() =>
+              lastSent > lastHeard && Date.now() - lastSent > 2_000
+                ? Effect.fail("the LISTEN connection went silent")
+                : Effect.void
+            )
+          ),
+          Effect.forever
+        )
+      )
+    )
+    yield* listening.pipe(
+      Effect.catchAll((error) =>
+        Effect.logDebug("PgTurnLock: the LISTEN connection was lost; reconnecting (polling meanwhile)", error).pipe(
+          Effect.zipRight(Effect.sync(() => (lastHeard = lastSent = 0)))
+        )
+      ),
+      Effect.zipRight(Effect.sleep("200 millis")),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
     // Never interrupted: a try-lock answered after an interruption would leave a lock held.
-    const run = (text: string, lockKey: readonly [number, number]) =>
-      sql.unsafe<LockRow>(text, lockKey).pipe(
+    const run = (text: string, params: ReadonlyArray<unknown>) =>
+      sql.unsafe<LockRow>(text, params).pipe(
         Effect.map((rows) => rows[0]),
         Effect.uninterruptible
       )
@@ -127,11 +181,17 @@ export const make = (
     ) =>
       Effect.gen(function* () {
         const lockKey = key(conversationId, classId)
-        let pause = 2
+        let pause = minPoll
         let failures = 0
         while (true) {
+          // registered before the attempt, so a release right after it is not missed
+          const wake = Deferred.unsafeMake<void>(FiberId.none)
+          waiters.set(conversationId, wake)
           const result = yield* Effect.either(attempt(lockKey))
-          if (result._tag === "Right" && result.right?.ok === true) return result.right.pid
+          if (result._tag === "Right" && result.right?.ok === true) {
+            waiters.delete(conversationId)
+            return result.right.pid
+          }
           if (result._tag === "Left") {
             failures++
             if (failures === 1 || failures % 50 === 0) {
@@ -142,24 +202,32 @@ export const make = (
             }
           }
           // interruptible only here, while no lock is held
-          yield* restore(Effect.sleep(Duration.millis(pause * (0.5 + Math.random()))))
+          yield* restore(
+            Effect.raceFirst(Deferred.await(wake), Effect.sleep(Duration.millis(pause * (0.5 + Math.random()))))
+          ).pipe(
+            Effect.ensuring(Effect.sync(() => waiters.get(conversationId) === wake && waiters.delete(conversationId)))
+          )
           pause = Math.min(maxPoll, pause * 2)
         }
       })
 
     const release = (conversationId: ConversationId, pid: number) =>
-      run(
-        `SELECT pg_advisory_unlock($1::int4, $2::int4) AS ok, pg_backend_pid() AS pid`,
-        key(conversationId, classId)
-      ).pipe(
-        Effect.flatMap((row) =>
-          row?.ok === true || row?.pid !== pid
-            ? Effect.void // released, or the session that held it is gone, and the lock with it
-            : Effect.logWarning(`PgTurnLock: the lock of conversation ${conversationId} was not held at release`)
-        ),
-        // the lock session is unreachable: it is gone, and its locks with it
-        Effect.catchAll((error) =>
-          Effect.logDebug(`PgTurnLock: releasing the lock of conversation ${conversationId} failed`, error)
+      Effect.sync(() => (lastSent = Date.now())).pipe(
+        Effect.zipRight(
+          run(
+            `SELECT pg_advisory_unlock($1::int4, $2::int4) AS ok, pg_backend_pid() AS pid, pg_notify($3, $4) AS woke`,
+            [...key(conversationId, classId), channel, String(conversationId)]
+          ).pipe(
+            Effect.flatMap((row) =>
+              row?.ok === true || row?.pid !== pid
+                ? Effect.void // released, or the session that held it is gone, and the lock with it
+                : Effect.logWarning(`PgTurnLock: the lock of conversation ${conversationId} was not held at release`)
+            ),
+            // the lock session is unreachable: it is gone, and its locks with it
+            Effect.catchAll((error) =>
+              Effect.logDebug(`PgTurnLock: releasing the lock of conversation ${conversationId} failed`, error)
+            )
+          )
         )
       )
 
@@ -177,8 +245,8 @@ export const make = (
   })
 
 /**
- * The `TurnLock` service on PostgreSQL advisory locks. Needs a `PgClient`; opens one more
- * connection for its lock session.
+ * The `TurnLock` service on PostgreSQL advisory locks. Needs a `PgClient`; opens two more
+ * connections: the lock session and its LISTEN connection.
  *
  * @since 0.1.0
  * @category layers

@@ -4,7 +4,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as PgTurnLock from "../src/PgTurnLock.js"
-import { database, process, query } from "./support/db.js"
+import { database, pool, process, query } from "./support/db.js"
 
 const pg = await Databases.pgTestsEnabled()
 
@@ -15,7 +15,7 @@ const heldLocks = query<{ readonly objid: string }>(
 )
 
 const lockSessions = query<{ readonly pid: number }>(
-  "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'convo-turn-lock'"
+  "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'convo-turn-lock' AND query NOT LIKE 'LISTEN %'"
 )
 
 describe.skipIf(!pg)("PgTurnLock", () => {
@@ -76,6 +76,28 @@ describe.skipIf(!pg)("PgTurnLock", () => {
       yield* b.lock.withLock(7)(Effect.sync(() => ran.push("next")))
       assert.deepStrictEqual(ran, ["next"])
       assert.deepStrictEqual(yield* heldLocks, [])
+    }).pipe(Effect.provide(database))
+  )
+
+  it.scopedLive("a release on one process wakes the waiter on another (NOTIFY), long before its next poll", () =>
+    Effect.gen(function* () {
+      const context = yield* pool()
+      const a = yield* PgTurnLock.make().pipe(Effect.provide(context))
+      // B polls only every minute (at least 30 s with jitter): it can only get the lock within the
+      // guard below through the notification
+      const b = yield* PgTurnLock.make({ minPoll: "60 seconds", maxPoll: "60 seconds" }).pipe(Effect.provide(context))
+      const holding = yield* Deferred.make<void>()
+      const finish = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(
+        a.withLock(11)(Deferred.succeed(holding, undefined).pipe(Effect.zipRight(Deferred.await(finish))))
+      )
+      yield* Deferred.await(holding)
+      const waiter = yield* Effect.fork(b.withLock(11)(Effect.succeed("b ran")))
+      yield* Effect.sleep("300 millis") // B tried once and sleeps
+      yield* Deferred.succeed(finish, undefined)
+      yield* Fiber.join(holder)
+      const ran = yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(ran, "b ran")
     }).pipe(Effect.provide(database))
   )
 
