@@ -114,6 +114,8 @@ export const make = (
         ...shared.config,
         maxConnections: 1,
         minConnections: undefined,
+        // lock queries are never interrupted: an unreachable host must fail them, not hang them
+        connectTimeout: shared.config.connectTimeout ?? Duration.seconds(5),
         // session locks live as long as the connection: never close it for being idle
         idleTimeout: Duration.days(24),
         connectionTTL: undefined,

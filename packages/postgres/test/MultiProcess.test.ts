@@ -36,7 +36,7 @@ const serverEnv = (database: string, port?: number): Record<string, string> => (
   CONVO_DATABASE: database,
   CONVO_POOL: "4",
   CONVO_HEARTBEAT_MS: "200",
-  CONVO_MODEL_TIMEOUT_MS: "2500",
+  CONVO_MODEL_TIMEOUT_MS: "4000",
   CONVO_REPLY_WORDS: "3",
   ...(port === undefined ? {} : { PGPORT: String(port), PGHOST: "127.0.0.1" })
 })
