@@ -248,6 +248,8 @@ interface Result {
     readonly cross: { readonly p50: number; readonly p99: number; readonly samples: number }
   }
   readonly turnLatencyMs: { readonly p50: number; readonly p99: number }
+  /** CPU milliseconds of the servers and PostgreSQL per turn: the cost of a turn, whatever else runs. */
+  readonly cpuMsPerTurn: { readonly servers: number; readonly postgres: number }
   readonly cpuCoresUsed: {
     readonly servers: number
     readonly postgres: number
@@ -343,6 +345,10 @@ const runWith = async (database: string, processes: number): Promise<Result> => 
         cross: { p50: round(percentile(cross, 50), 2), p99: round(percentile(cross, 99), 2), samples: cross.length }
       },
       turnLatencyMs: { p50: round(percentile(turnLatencies, 50), 2), p99: round(percentile(turnLatencies, 99), 2) },
+      cpuMsPerTurn: {
+        servers: round((serversCpu * wall * 1000) / Math.max(1, turns.length), 2),
+        postgres: round((pgCpu * wall * 1000) / Math.max(1, turns.length), 2)
+      },
       cpuCoresUsed: cpu
     }
   } finally {
@@ -417,7 +423,7 @@ function markdown(report: {
 }): string {
   const rows = report.results.map(
     (r) =>
-      `| ${r.processes} | ${r.turnsPerSecond} | ${r.eventsPublishedPerSecond} | ${r.eventsDeliveredPerSecond} | ${r.eventLatencyMs.all.p50} / ${r.eventLatencyMs.all.p99} | ${r.eventLatencyMs.local.p50} / ${r.eventLatencyMs.local.p99} | ${r.eventLatencyMs.cross.samples === 0 ? "–" : `${r.eventLatencyMs.cross.p50} / ${r.eventLatencyMs.cross.p99}`} | ${r.turnLatencyMs.p50} / ${r.turnLatencyMs.p99} | ${r.cpuCoresUsed.servers} / ${r.cpuCoresUsed.postgres} / ${r.cpuCoresUsed.driver} / ${r.cpuCoresUsed.other} |`
+      `| ${r.processes} | ${r.turnsPerSecond} | ${r.eventsPublishedPerSecond} | ${r.eventsDeliveredPerSecond} | ${r.eventLatencyMs.all.p50} / ${r.eventLatencyMs.all.p99} | ${r.eventLatencyMs.local.p50} / ${r.eventLatencyMs.local.p99} | ${r.eventLatencyMs.cross.samples === 0 ? "–" : `${r.eventLatencyMs.cross.p50} / ${r.eventLatencyMs.cross.p99}`} | ${r.turnLatencyMs.p50} / ${r.turnLatencyMs.p99} | ${r.cpuMsPerTurn.servers} / ${r.cpuMsPerTurn.postgres} | ${r.cpuCoresUsed.servers} / ${r.cpuCoresUsed.postgres} / ${r.cpuCoresUsed.driver} / ${r.cpuCoresUsed.other} |`
   )
   return `# Scale benchmark: server processes on one PostgreSQL
 
@@ -432,8 +438,8 @@ table read. CPU is in cores (CPU seconds per second): servers / all postgres pro
 benchmark driver with its 300 clients / anything else running on the machine meanwhile. Each row is
 the run, of several, that the least other work competed with.
 
-| processes | turns/s | events stored/s | events delivered/s | event latency p50 / p99 (ms) | local p50 / p99 | cross-process p50 / p99 | turn latency p50 / p99 (ms) | CPU cores: servers / postgres / driver / other |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| processes | turns/s | events stored/s | events delivered/s | event latency p50 / p99 (ms) | local p50 / p99 | cross-process p50 / p99 | turn latency p50 / p99 (ms) | CPU ms per turn: servers / postgres | CPU cores: servers / postgres / driver / other |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 `
 }

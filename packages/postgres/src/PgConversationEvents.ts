@@ -9,7 +9,7 @@
  *   together, up to `maxBatch` rows in one INSERT (a group commit), by one writer fiber.
  * - **Local subscribers** of the publishing process get the event at once, without waiting for the
  *   NOTIFY round trip; **other processes** read the rows named by the notifications (one query for
- *   every pending conversation). Every delivery goes through one per-conversation hub per process
+ *   every pending conversation; while notifications keep coming, a read waits 8 ms to gather more). Every delivery goes through one per-conversation hub per process
  *   that delivers each id once, in increasing order.
  * - **Resume** (`subscribe(id, after)`) reads the table: the retained events with a greater id,
  *   then the live ones, never twice.
@@ -195,8 +195,15 @@ export const make = (
       }
     })
 
+    // Under load, notifications come every few milliseconds: waiting a little gathers the
+    // conversations of many into one read (a third of PostgreSQL's work per turn on the benchmark
+    // with three processes). After a quiet spell, the read goes out at once.
+    let lastRead = 0
+    const gather = Effect.suspend(() => (Date.now() - lastRead < 50 ? Effect.sleep("8 millis") : Effect.void))
     yield* Queue.take(wake).pipe(
+      Effect.zipRight(gather),
       Effect.zipRight(catchUp),
+      Effect.ensuring(Effect.sync(() => (lastRead = Date.now()))),
       Effect.catchAllCause((cause) =>
         Effect.logWarning("PgConversationEvents: catching up failed; retrying", Cause.squash(cause)).pipe(
           Effect.zipRight(Effect.sleep("200 millis")),
