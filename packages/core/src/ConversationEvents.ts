@@ -104,13 +104,12 @@ export const makeMemory = (options: MemoryOptions = {}): Service => {
 
   return {
     publish: (conversationId, event) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const target = channel(conversationId)
         const published: Published = { id: target.nextId++, event }
         target.log.push(published)
         if (target.log.length > retain) target.log.splice(0, target.log.length - retain)
-        Effect.runSync(PubSub.publish(target.pubsub, published))
-        return published.id
+        return Effect.as(PubSub.publish(target.pubsub, published), published.id)
       }),
     subscribe: (conversationId, after) =>
       Effect.gen(function* () {

@@ -19,6 +19,8 @@ export * as ConversationEvents from "./ConversationEvents.js"
 /** @since 0.1.0 */
 export * as ConversationStore from "./ConversationStore.js"
 /** @since 0.1.0 */
+export * as Handshake from "./Handshake.js"
+/** @since 0.1.0 */
 export * as LlmModels from "./LlmModels.js"
 /** @since 0.1.0 */
 export * as MessageCodec from "./MessageCodec.js"

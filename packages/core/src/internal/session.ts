@@ -159,12 +159,14 @@ export const open = (agent: ChatAgent, connection: Connection) =>
         if (forwarder !== undefined) yield* Fiber.interrupt(forwarder)
         const scope = yield* Scope.fork(sessionScope, ExecutionStrategy.sequential)
         const stream = yield* bus.subscribe(conversation.id, after).pipe(Scope.extend(scope))
-        return Stream.runForEach(stream, (published) =>
+        return Stream.runForEachChunk(stream, (chunk) =>
           Effect.sync(() => {
-            if (delivered.has(published.id)) return
-            delivered.add(published.id)
-            if (delivered.size > 10_000) delivered.delete(delivered.values().next().value!)
-            emit({ ...published.event, eventId: published.id } as Protocol.ServerEvent)
+            for (const published of chunk) {
+              if (delivered.has(published.id)) continue
+              delivered.add(published.id)
+              if (delivered.size > 10_000) delivered.delete(delivered.values().next().value!)
+              emit({ ...published.event, eventId: published.id } as Protocol.ServerEvent)
+            }
           })
         ).pipe(
           Effect.ensuring(Scope.close(scope, Exit.void)),

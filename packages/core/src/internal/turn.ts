@@ -20,7 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as Runtime from "effect/Runtime"
+import * as Stream from "effect/Stream"
 import type { Tool } from "../ChatAgent.js"
 import type { Hooks } from "../ChatAgentHooks.js"
 import type { Connection } from "../Connection.js"
@@ -143,20 +143,29 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
       ...(input.clientId !== null ? { clientId: input.clientId } : {})
     })
 
-    const runPromise = Runtime.runPromise(yield* Effect.runtime<never>())
     const callModel = (messages: ReadonlyArray<BaseMessage>) => {
-      const call = Effect.tryPromise({
-        try: async (signal) => {
-          const stream = await env.model.stream(messages as Array<BaseMessage>, { signal })
-          for await (const chunk of stream) {
-            state.partial = state.partial === undefined ? chunk : state.partial.concat(chunk)
-            const text = textOf(chunk.content)
-            if (text.length > 0) await runPromise(env.emit({ type: "message_delta", id: state.aiId, text }))
-          }
-          return state.partial
-        },
-        catch: (cause) => new ModelFailed({ cause })
-      })
+      // the model's stream runs in this fiber (no fiber per chunk); interrupting it aborts the request
+      const call = Effect.acquireUseRelease(
+        Effect.sync(() => new AbortController()),
+        (controller) =>
+          Effect.tryPromise({
+            try: () => env.model.stream(messages as Array<BaseMessage>, { signal: controller.signal }),
+            catch: (cause) => new ModelFailed({ cause })
+          }).pipe(
+            Effect.flatMap((chunks) =>
+              Stream.runForEach(
+                Stream.fromAsyncIterable(chunks, (cause) => new ModelFailed({ cause })),
+                (chunk) => {
+                  state.partial = state.partial === undefined ? chunk : state.partial.concat(chunk)
+                  const text = textOf(chunk.content)
+                  return text.length > 0 ? env.emit({ type: "message_delta", id: state.aiId, text }) : Effect.void
+                }
+              )
+            ),
+            Effect.map(() => state.partial)
+          ),
+        (controller) => Effect.sync(() => controller.abort())
+      )
       const timeout = env.timeout
       return timeout === null
         ? call
