@@ -81,7 +81,7 @@ describe("ChatSocket: routing and the handshake", () => {
       const refusal = yield* Client.refusal(yield* chatUrl(conversation.id), browser(harness.origin))
       assert.deepStrictEqual(refusal, {
         status: 401,
-        body: { error: "unauthenticated", message: "log in to use this chat" }
+        body: { error: { code: "unauthenticated", message: "log in to use this chat" } }
       })
     }).pipe(Effect.provide(layer()))
   )
@@ -93,8 +93,8 @@ describe("ChatSocket: routing and the handshake", () => {
       const url = yield* chatUrl(conversation.id)
       const refusal = yield* Client.refusal(url, { origin: "https://evil.example", cookie: "session=alice" })
       assert.strictEqual(refusal.status, 403)
-      assert.deepStrictEqual(refusal.body, {
-        error: "forbidden",
+      assert.deepStrictEqual((refusal.body as { error: unknown }).error, {
+        code: "forbidden",
         message: 'origin "https://evil.example" is not allowed'
       })
       // the same user from the page's own origin, or from a non-browser client without an Origin, connects
@@ -123,11 +123,11 @@ describe("ChatSocket: routing and the handshake", () => {
       const forbidden = yield* Client.refusal(yield* chatUrl(bobs.id), browser(harness.origin, "alice"))
       assert.deepStrictEqual(forbidden, {
         status: 403,
-        body: { error: "forbidden", message: "this conversation belongs to another user" }
+        body: { error: { code: "forbidden", message: "this conversation belongs to another user" } }
       })
       const missing = yield* Client.refusal(yield* chatUrl(bobs.id + 1000), browser(harness.origin, "alice"))
       assert.strictEqual(missing.status, 404)
-      assert.strictEqual((missing.body as { error: string }).error, "not_found")
+      assert.strictEqual((missing.body as { error: { code: string } }).error.code, "not_found")
       // a parameter the route's converter rejects does not match the route
       const bad = yield* Client.refusal(harness.url("/ws/example/chat/abc/"), browser(harness.origin, "alice"))
       assert.strictEqual(bad.status, 404)
@@ -177,7 +177,7 @@ describe("ChatSocket: routing and the handshake", () => {
       const url = harness.url("/ws/open/?lang=ko")
       yield* Client.connect(url, { ...browser(harness.origin, "alice"), "x-team": "blue" })
       const refusal = yield* Client.refusal(url, { ...browser(harness.origin, "alice"), "x-team": "red" })
-      assert.deepStrictEqual(refusal.body, { error: "forbidden", message: "this user may not use this chat" })
+      assert.deepStrictEqual(refusal.body, { error: { code: "forbidden", message: "this user may not use this chat" } })
     }).pipe(
       Effect.provide(
         layer({

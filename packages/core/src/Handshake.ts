@@ -113,14 +113,17 @@ export const httpStatus = (reason: ConnectionRejected["reason"]): 401 | 403 | 40
 }
 
 /**
- * The JSON body of a refusal, e.g. `{"error": "unauthenticated", "message": "log in to use this chat"}`.
+ * The JSON body of a refusal, the same shape as every HTTP error of convo's adapters:
+ * `{"error": {"code": "unauthenticated", "message": "log in to use this chat"}}`.
  *
  * @since 0.1.0
  * @category refusals
  */
 export interface RefusalBody {
-  readonly error: "unauthenticated" | "forbidden" | "not_found" | "unavailable"
-  readonly message: string
+  readonly error: {
+    readonly code: "unauthenticated" | "forbidden" | "not_found" | "unavailable"
+    readonly message: string
+  }
 }
 
 const errorCodes = {
@@ -135,8 +138,7 @@ const errorCodes = {
  * @category refusals
  */
 export const refusalBody = (rejection: ConnectionRejected): RefusalBody => ({
-  error: errorCodes[rejection.reason],
-  message: rejection.detail
+  error: { code: errorCodes[rejection.reason], message: rejection.detail }
 })
 
 /**

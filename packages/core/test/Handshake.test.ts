@@ -71,7 +71,7 @@ describe("Handshake", () => {
     for (const [reason, status, error] of cases) {
       const rejection = new ChatAgent.ConnectionRejected({ reason, detail: "why" })
       assert.strictEqual(Handshake.httpStatus(reason), status)
-      assert.deepStrictEqual(Handshake.refusalBody(rejection), { error, message: "why" })
+      assert.deepStrictEqual(Handshake.refusalBody(rejection), { error: { code: error, message: "why" } })
       assert.strictEqual(Handshake.refusalResponse(rejection).status, status)
     }
   })

@@ -42,7 +42,11 @@ export const toResponse = (failure: HttpFailure): HttpServerResponse.HttpServerR
 /** A refused connection: core's status and code for its reason. @internal */
 export const rejection = (error: ChatAgent.ConnectionRejected): HttpFailure => {
   const body = Handshake.refusalBody(error)
-  return new HttpFailure({ status: Handshake.httpStatus(error.reason), code: body.error, message: body.message })
+  return new HttpFailure({
+    status: Handshake.httpStatus(error.reason),
+    code: body.error.code,
+    message: body.error.message
+  })
 }
 
 const isJsonMediaType = (contentType: string | undefined): boolean => {
