@@ -187,7 +187,8 @@ export const handler = <R extends Routes.Route>(
           const connection = Connection.make({
             user,
             params: matched.value.params,
-            data: { transport: "ws", route: route.name, request: info }
+            data: { transport: "ws", route: route.name, request: info },
+            lastEventId: Handshake.lastEventId(info)
           })
           return yield* ChatAgent.connect(agent, connection)
         }).pipe(Effect.withSpan("ChatSocket.accept", { attributes: { route: route.name } }), Effect.either)

@@ -113,6 +113,25 @@ export const httpStatus = (reason: ConnectionRejected["reason"]): 401 | 403 | 40
 }
 
 /**
+ * The last event id a reconnecting client sends: the `Last-Event-ID` header (server-sent events) or
+ * the `lastEventId` query parameter (WebSocket URLs, which carry no custom headers from browsers).
+ * Anything but a non-negative integer is ignored.
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const lastEventId = (info: Authenticator.RequestInfo): number | undefined => {
+  let raw = info.headers["last-event-id"]
+  if (raw === undefined) {
+    const query = info.url.indexOf("?")
+    if (query !== -1) raw = new URLSearchParams(info.url.slice(query + 1)).get("lastEventId") ?? undefined
+  }
+  if (raw === undefined || !/^(0|[1-9][0-9]{0,15})$/.test(raw.trim())) return undefined
+  const value = Number(raw.trim())
+  return Number.isSafeInteger(value) ? value : undefined
+}
+
+/**
  * The JSON body of a refusal, the same shape as every HTTP error of convo's adapters:
  * `{"error": {"code": "unauthenticated", "message": "log in to use this chat"}}`.
  *

@@ -75,4 +75,15 @@ describe("Handshake", () => {
       assert.strictEqual(Handshake.refusalResponse(rejection).status, status)
     }
   })
+
+  it("reads a reconnecting client's last event id from Last-Event-ID or ?lastEventId=", () => {
+    const info = (url: string, headers: Record<string, string> = {}) => ({ url, headers, cookies: {} })
+    assert.strictEqual(Handshake.lastEventId(info("/ws/chat/1/?lastEventId=42")), 42)
+    assert.strictEqual(Handshake.lastEventId(info("/sse", { "last-event-id": "7" })), 7)
+    assert.strictEqual(Handshake.lastEventId(info("/ws/chat/1/?lastEventId=0")), 0)
+    for (const bad of ["-1", "1.5", "abc", "", "99999999999999999999"]) {
+      assert.strictEqual(Handshake.lastEventId(info(`/ws/chat/1/?lastEventId=${bad}`)), undefined)
+    }
+    assert.strictEqual(Handshake.lastEventId(info("/ws/chat/1/")), undefined)
+  })
 })
