@@ -128,6 +128,10 @@ export interface Service {
   readonly encodeString: (value: unknown) => Effect.Effect<string, CodecError>
   /** A value back from JSON text (as Python's `json.loads` reads it). */
   readonly decodeString: (text: string) => Effect.Effect<unknown, CodecError>
+  /** `encodeString` as a plain function, for encoding the messages of a turn in one step (no span per message). */
+  readonly encodeStringEither: (value: unknown) => Either.Either<string, CodecError>
+  /** `decodeString` as a plain function, for decoding many stored rows in one step (no span per row). */
+  readonly decodeStringEither: (text: string) => Either.Either<unknown, CodecError>
 }
 
 /**
@@ -343,7 +347,17 @@ export const make = (options?: Options): Service => {
     }),
     decodeString: Effect.fn("MessageCodec.decodeString")(function* (text: string) {
       return yield* decodeWith(Registry.decodeText(registry, text), undefined)
-    })
+    }),
+    encodeStringEither: (value: unknown) => {
+      const result = Registry.encode(registry, value)
+      if (Either.isLeft(result)) return Either.left(toCodecError(result.left))
+      try {
+        return Either.right(stringify(result.right))
+      } catch (e) {
+        return Either.left(new CodecError({ direction: "encode", detail: e instanceof Error ? e.message : String(e) }))
+      }
+    },
+    decodeStringEither: (text: string) => Either.mapLeft(Registry.decodeText(registry, text), toCodecError)
   })
 }
 

@@ -78,13 +78,48 @@ const MessageRowSchema = Schema.Struct({
   created_at: Timestamp
 })
 
-const MessageRowWithContent = Schema.Struct({ ...MessageRowSchema.fields, content: Schema.String })
+// History reads map rows by hand: a Schema union per column costs more than the rest of a load.
+// A row that does not fit is a defect (we wrote it), as with the Schema decoders.
+const badRow = (field: string, u: unknown): never => {
+  throw new Error(`convo_message row: unexpected ${field}: ${String(u)}`)
+}
+const intOf = (field: string, u: unknown): number => {
+  const n = typeof u === "number" ? u : typeof u === "string" && /^-?\d+$/.test(u) ? Number(u) : NaN
+  return Number.isSafeInteger(n) ? n : badRow(field, u)
+}
+const intOrNull = (field: string, u: unknown): number | null => (u === null ? null : intOf(field, u))
+const textOrNull = (field: string, u: unknown): string | null =>
+  u === null || typeof u === "string" ? u : badRow(field, u)
+const statusOf = (u: unknown): MessageRow["status"] =>
+  u === "complete" || u === "aborted" || u === "error" ? u : badRow("status", u)
+const dateOf = (u: unknown): Date => {
+  const date = u instanceof Date ? u : typeof u === "string" ? new Date(u) : badRow("created_at", u)
+  return Number.isNaN(date.getTime()) ? badRow("created_at", u) : date
+}
+const historyRow = (r: Record<string, unknown>): { readonly row: MessageRow; readonly raw: string } => {
+  const kind = r.kind
+  return {
+    row: {
+      id: intOf("id", r.id),
+      conversationId: intOf("conversation_id", r.conversation_id),
+      seq: intOf("seq", r.seq),
+      turnId: typeof r.turn_id === "string" ? r.turn_id : badRow("turn_id", r.turn_id),
+      userId: textOrNull("user_id", r.user_id),
+      clientId: textOrNull("client_id", r.client_id),
+      kind: typeof kind === "string" && kinds.has(kind) ? (kind as MessageRow["kind"]) : "unknown",
+      status: statusOf(r.status),
+      inputTokens: intOrNull("input_tokens", r.input_tokens),
+      outputTokens: intOrNull("output_tokens", r.output_tokens),
+      createdAt: dateOf(r.created_at)
+    },
+    raw: typeof r.content === "string" ? r.content : badRow("content", r.content)
+  }
+}
 const LastSeq = Schema.Struct({ last_seq: Int })
 const TurnIdRow = Schema.Struct({ turn_id: Schema.String })
 
 const decodeConversations = Schema.decodeUnknown(Schema.Array(ConversationRow))
 const decodeMessages = Schema.decodeUnknown(Schema.Array(MessageRowSchema))
-const decodeMessagesWithContent = Schema.decodeUnknown(Schema.Array(MessageRowWithContent))
 const decodeLastSeq = Schema.decodeUnknown(Schema.Array(LastSeq))
 const decodeTurnIds = Schema.decodeUnknown(Schema.Array(TurnIdRow))
 
@@ -261,11 +296,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       const count = prepared.messages.length
       const write = Effect.gen(function* () {
         // Takes the row lock (pg) / write lock (SQLite) that serializes appends to this conversation.
-        const [bumped] =
-          yield* sql`UPDATE ${conversations} SET last_seq = last_seq + ${count}, updated_at = ${now} WHERE id = ${conversationId} RETURNING last_seq`.pipe(
-            rows(decodeLastSeq)
-          )
-        if (bumped === undefined) return yield* new ConversationNotFound({ conversationId })
+        const [bumpedRow] =
+          yield* sql`UPDATE ${conversations} SET last_seq = last_seq + ${count}, updated_at = ${now} WHERE id = ${conversationId} RETURNING last_seq`
+        if (bumpedRow === undefined) return yield* new ConversationNotFound({ conversationId })
+        const bumped = { last_seq: intOf("last_seq", bumpedRow.last_seq) }
         if (clientIds.length > 0) {
           const turnId = yield* findClientIds(conversationId, clientIds)
           if (turnId !== undefined) return yield* new DuplicateTurn({ turnId })
@@ -284,14 +318,74 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
             input_tokens: message.inputTokens,
             output_tokens: message.outputTokens
           }))
-        )} RETURNING ${messageColumns}`.pipe(rows(decodeMessages))
+        )} RETURNING id, seq, created_at`
+        // Everything but the id and the time is what was just written.
+        const bySeq = new Map(inserted.map((row) => [intOf("seq", row.seq), row]))
         const result: AppendResult = {
           turnId: prepared.turnId,
-          rows: inserted.map(toMessageRow).sort((a, b) => a.seq - b.seq),
+          rows: prepared.messages.map((message, i): MessageRow => {
+            const row = bySeq.get(first + i) ?? badRow("seq", first + i)
+            return {
+              id: intOf("id", row.id),
+              conversationId,
+              seq: first + i,
+              turnId: prepared.turnId,
+              userId: prepared.userId,
+              clientId: message.clientId,
+              kind: message.kind,
+              status: message.status,
+              inputTokens: message.inputTokens,
+              outputTokens: message.outputTokens,
+              createdAt: dateOf(row.created_at)
+            }
+          }),
           duplicate: false
         }
         return result
       })
+      // PostgreSQL, no client ids: one statement (its own transaction), one round trip. The UPDATE in
+      // the CTE takes the conversation's row lock, so racing appends still serialize.
+      if (isPg && clientIds.length === 0) {
+        const params: Array<unknown> = [count, conversationId, prepared.turnId, prepared.userId]
+        const values = prepared.messages.map((message, i) => {
+          const at = params.length
+          params.push(i, message.kind, message.status, message.content, message.inputTokens, message.outputTokens)
+          return `($${at + 1}::int, $${at + 2}::text, $${at + 3}::text, $${at + 4}::text, $${at + 5}::int, $${at + 6}::int)`
+        })
+        const inserted = yield* sql
+          .unsafe<{ id: string | number; seq: number; created_at: Date | string }>(
+            `WITH bumped AS (UPDATE ${SqlSchema.quoteIdentifier(names.conversation)} SET last_seq = last_seq + $1, updated_at = now() WHERE id = $2 RETURNING last_seq) ` +
+              `INSERT INTO ${SqlSchema.quoteIdentifier(names.message)} (conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens) ` +
+              `SELECT $2, bumped.last_seq - $1 + 1 + v.i, $3, $4, NULL, v.kind, v.status, v.content::jsonb, v.input_tokens, v.output_tokens ` +
+              `FROM bumped, (VALUES ${values.join(", ")}) AS v(i, kind, status, content, input_tokens, output_tokens) RETURNING id, seq, created_at`,
+            params
+          )
+          .pipe(Effect.retry({ while: isRetryable, schedule: retrySchedule }), Effect.mapError(unavailable("append")))
+        if (inserted.length === 0) return yield* new ConversationNotFound({ conversationId })
+        const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
+        const bySeq = new Map(inserted.map((row) => [intOf("seq", row.seq), row]))
+        const result: AppendResult = {
+          turnId: prepared.turnId,
+          rows: prepared.messages.map((message, i): MessageRow => {
+            const row = bySeq.get(first + i) ?? badRow("seq", first + i)
+            return {
+              id: intOf("id", row.id),
+              conversationId,
+              seq: first + i,
+              turnId: prepared.turnId,
+              userId: prepared.userId,
+              clientId: message.clientId,
+              kind: message.kind,
+              status: message.status,
+              inputTokens: message.inputTokens,
+              outputTokens: message.outputTokens,
+              createdAt: dateOf(row.created_at)
+            }
+          }),
+          duplicate: false
+        }
+        return result
+      }
       return yield* sql.withTransaction(write).pipe(
         Effect.retry({ while: isRetryable, schedule: retrySchedule }),
         Effect.catchTags({
@@ -329,14 +423,15 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       const limit = valid.limit === undefined ? sql.literal("") : sql`LIMIT ${valid.limit + 1}`
       const found = yield* sql`SELECT ${messageColumns}, ${content} FROM ${messages} WHERE ${sql.and(
         filters
-      )} ${order} ${limit}`.pipe(rows(decodeMessagesWithContent), Effect.mapError(unavailable("history")))
+      )} ${order} ${limit}`.pipe(Effect.mapError(unavailable("history")))
       if (found.length === 0 && !(yield* exists(id).pipe(Effect.mapError(unavailable("history"))))) {
         return yield* new ConversationNotFound({ conversationId: id })
       }
       const hasMore = valid.limit !== undefined && found.length > valid.limit
       const kept = hasMore ? found.slice(0, valid.limit) : found
       const page = newestFirst ? [...kept].reverse() : kept
-      const entries = yield* Effect.forEach(page, (row) => Store.decodeEntry(codec, toMessageRow(row), row.content))
+      const mapped = yield* Effect.sync(() => page.map((row) => historyRow(row as Record<string, unknown>)))
+      const entries = yield* Store.decodeEntries(codec, mapped)
       const result: HistoryPage = { entries, hasMore }
       return result
     })

@@ -226,6 +226,75 @@ const isDigit = (c: number) => c >= 0x30 && c <= 0x39
  * Throws `JsonSyntaxError`.
  */
 export const parse = (text: string): unknown => {
+  if (plainJson(text)) {
+    try {
+      return JSON.parse(text)
+    } catch {
+      // NaN, Infinity, or a syntax error: the exact parser below reads the first and reports the other.
+    }
+  }
+  return parseExact(text)
+}
+
+/**
+ * True when `JSON.parse` reads `text` exactly as `parseExact` does: outside strings, no number
+ * JavaScript would write back differently (a fraction or exponent, `-0`, 16 or more digits) and no
+ * nesting 1000 deep; no object key JavaScript reorders (an array index such as "0" or "12").
+ * Strings are skipped with `indexOf`, so the text of a message costs almost nothing to check.
+ */
+const plainJson = (text: string): boolean => {
+  const n = text.length
+  let depth = 0
+  let i = 0
+  while (i < n) {
+    const quote = text.indexOf('"', i)
+    const end = quote === -1 ? n : quote
+    for (let j = i; j < end; j++) {
+      const c = text.charCodeAt(j)
+      if (c === 0x5b || c === 0x7b) {
+        if (++depth >= maxDepth) return false
+      } else if (c === 0x5d || c === 0x7d) {
+        depth--
+      } else if (c === 0x2d) {
+        if (text.charCodeAt(j + 1) === 0x30) return false
+      } else if (isDigit(c)) {
+        const start = j
+        while (j + 1 < end && isDigit(text.charCodeAt(j + 1))) j++
+        if (j + 1 - start >= 16) return false
+        const next = text.charCodeAt(j + 1)
+        if (next === 0x2e || next === 0x65 || next === 0x45) return false
+      }
+    }
+    if (quote === -1) return true
+    // The closing quote: the next one not escaped by an odd run of backslashes.
+    let close = quote
+    for (;;) {
+      close = text.indexOf('"', close + 1)
+      if (close === -1) return true
+      let backslashes = 0
+      while (text.charCodeAt(close - 1 - backslashes) === 0x5c) backslashes++
+      if (backslashes % 2 === 0) break
+    }
+    i = close + 1
+    // A key that is an array index (JavaScript puts those first, in numeric order).
+    const first = text.charCodeAt(quote + 1)
+    if (isDigit(first) && (first !== 0x30 || close === quote + 2)) {
+      let k = quote + 1
+      while (k < close && isDigit(text.charCodeAt(k))) k++
+      if (k === close) {
+        let after = close + 1
+        while (after < n && isSpace(text.charCodeAt(after))) after++
+        if (text.charCodeAt(after) === 0x3a) return false
+      }
+    }
+  }
+  return true
+}
+
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+
+/** The exact parser alone (the fast path is checked against it). @internal */
+export const parseExact = (text: string): unknown => {
   let i = 0
   let lastLiteral: string | undefined
 

@@ -149,7 +149,34 @@ const restored = (v: Record<string, unknown>, key: string): unknown => {
   return x === null && key !== "name" && key !== "id" ? undefined : x
 }
 
+// A fast accept for the common stored shapes (text content, no tool calls), which `check` accepts
+// too; anything else is checked by the Schema, which also words the error.
+const optionalDict = (x: unknown) => x === undefined || isPlainObject(x)
+const optionalNullableText = (x: unknown) => x === undefined || x === null || typeof x === "string"
+const noItems = (x: unknown) => x === undefined || (Array.isArray(x) && x.length === 0)
+const plainUsage = (x: unknown) =>
+  x === undefined ||
+  x === null ||
+  (isPlainObject(x) &&
+    typeof x.input_tokens === "number" &&
+    typeof x.output_tokens === "number" &&
+    typeof x.total_tokens === "number" &&
+    optionalDict(x.input_token_details) &&
+    optionalDict(x.output_token_details))
+const plainBase = (v: Record<string, unknown>, pyTypes: ReadonlyArray<string>) =>
+  typeof v.content === "string" &&
+  optionalDict(v.additional_kwargs) &&
+  optionalDict(v.response_metadata) &&
+  optionalNullableText(v.name) &&
+  optionalNullableText(v.id) &&
+  (v.type === undefined || (typeof v.type === "string" && pyTypes.includes(v.type))) &&
+  (v.example === undefined || typeof v.example === "boolean")
+const plainAi = (v: Record<string, unknown>, pyTypes: ReadonlyArray<string>) =>
+  plainBase(v, pyTypes) && noItems(v.tool_calls) && noItems(v.invalid_tool_calls) && plainUsage(v.usage_metadata)
+
 const makeSpec = <M extends BaseMessage>(options: {
+  /** True only for values `fields` accepts: skips the Schema check for them. */
+  readonly quick?: (v: Record<string, unknown>, pyTypes: ReadonlyArray<string>) => boolean
   readonly type: string
   readonly pyTypes: readonly [string, ...Array<string>]
   readonly canonical: ReadonlyArray<string>
@@ -180,7 +207,7 @@ const makeSpec = <M extends BaseMessage>(options: {
     },
     decode: (u) => {
       if (!isPlainObject(u)) return Either.left(`expected an object of message fields, got ${describe(u)}`)
-      const valid = check(schema, u)
+      const valid = options.quick?.(u, options.pyTypes) === true ? Either.void : check(schema, u)
       if (Either.isLeft(valid)) return Either.left(valid.left)
       const v = u as Record<string, any>
       // The constructors normalise what they are given (and may push into a content array): give
@@ -203,6 +230,7 @@ const makeSpec = <M extends BaseMessage>(options: {
 /** @internal */
 export const SystemMessageSpec = makeSpec<SystemMessage>({
   type: "SystemMessage",
+  quick: plainBase,
   pyTypes: ["system", "SystemMessageChunk"],
   canonical: baseCanonical,
   modelled: baseModelled,
@@ -214,6 +242,7 @@ export const SystemMessageSpec = makeSpec<SystemMessage>({
 /** @internal */
 export const HumanMessageSpec = makeSpec<HumanMessage>({
   type: "HumanMessage",
+  quick: plainBase,
   pyTypes: ["human", "HumanMessageChunk"],
   canonical: [...baseCanonical, "example"],
   modelled: baseModelled,
@@ -238,6 +267,7 @@ const aiBuildFields = (fields: Record<string, any>) => {
 /** @internal */
 export const AIMessageSpec = makeSpec<AIMessage>({
   type: "AIMessage",
+  quick: plainAi,
   pyTypes: ["ai"],
   canonical: aiCanonical,
   modelled: aiModelled,

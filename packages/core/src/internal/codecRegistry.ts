@@ -189,6 +189,9 @@ const runDecode = (codec: RegisteredCodec, inner: unknown): Either.Either<unknow
   return Either.left(Option.isSome(defect) ? errorText(defect.value) : Cause.pretty(exit.cause))
 }
 
+const isScalar = (u: unknown): boolean =>
+  u === null || typeof u === "string" || typeof u === "number" || typeof u === "boolean"
+
 /** @internal */
 export const decode = (registry: Registry, json: unknown): Either.Either<unknown, Failure> => {
   const walk = (u: unknown, path: string, depth: number): unknown => {
@@ -204,28 +207,32 @@ export const decode = (registry: Registry, json: unknown): Either.Either<unknown
         throw new Failure("decode", undefined, `not a JSON value: ${describe(u)}${at(path)}`)
     }
     if (depth >= maxDepth) throw new Failure("decode", undefined, `nesting deeper than ${maxDepth} levels${at(path)}`)
+    // Scalars are passed over without a call (and without building their path); a container is
+    // copied only from the first child that decoded to something else.
     if (Array.isArray(u)) {
-      let changed = false
-      const out = u.map((item, i) => {
-        const decoded = walk(item, `${path}[${i}]`, depth + 1)
-        if (decoded !== item) changed = true
-        return decoded
-      })
-      if (!changed) return u
+      let out: Array<unknown> | undefined
+      for (let i = 0; i < u.length; i++) {
+        const item: unknown = u[i]
+        const decoded = isScalar(item) ? item : walk(item, `${path}[${i}]`, depth + 1)
+        if (out === undefined && decoded !== item) out = u.slice(0, i)
+        if (out !== undefined) out.push(decoded)
+      }
+      if (out === undefined) return u
       copyMeta(u, out)
       return out
     }
     if (!isPlainObject(u)) throw new Failure("decode", undefined, `not a JSON value: ${valueName(u)}${at(path)}`)
     if (has(u, "_type") || has(u, "_value")) return tagged(u, path, depth)
-    let changed = false
-    const entries: Array<readonly [string, unknown]> = []
-    for (const key of keysOf(u)) {
+    const keys = keysOf(u)
+    let entries: Array<readonly [string, unknown]> | undefined
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]!
       const item = u[key]
-      const decoded = walk(item, `${path}.${key}`, depth + 1)
-      if (decoded !== item) changed = true
-      entries.push([key, decoded])
+      const decoded = isScalar(item) ? item : walk(item, `${path}.${key}`, depth + 1)
+      if (entries === undefined && decoded !== item) entries = keys.slice(0, k).map((x) => [x, u[x]] as const)
+      if (entries !== undefined) entries.push([key, decoded])
     }
-    if (!changed) return u
+    if (entries === undefined) return u
     const out = objectFromEntries(entries)
     copyLiterals(u, out)
     return out

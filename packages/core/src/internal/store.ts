@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type {
   ConversationId,
+  DecodedEntry,
   HistoryEntry,
   MessageKind,
   MessageRow,
@@ -22,6 +23,7 @@ import type {
 } from "../ConversationStore.js"
 import { StoreError } from "../ConversationStore.js"
 import * as MessageCodec from "../MessageCodec.js"
+import * as CodecJson from "./codecJson.js"
 
 /** @internal */
 export const invalidInput = (operation: string, detail: string): StoreError =>
@@ -235,31 +237,35 @@ export const prepareTurn = (codec: MessageCodec.Service, turn: NewTurn): Effect.
         clientIds.add(clientId)
       }
     }
-    const encoded = yield* Effect.forEach(turn.messages, (message, i) =>
-      codec.encodeString(message.value).pipe(
-        Effect.mapError(
-          (cause) =>
-            new StoreError({
-              reason: "Encode",
-              operation,
-              detail: `message ${i + 1} of ${turn.messages.length}: ${cause.message}`,
-              cause
-            })
-        ),
-        Effect.map((content): EncodedMessage => {
-          const kind = MessageCodec.kindOf(message.value)
-          const tokens = MessageCodec.tokensOf(message.value)
-          return {
-            content,
-            kind: kinds.includes(kind) ? kind : "unknown",
-            status: message.status ?? "complete",
-            clientId: message.clientId ?? null,
-            inputTokens: tokenCount(tokens.input),
-            outputTokens: tokenCount(tokens.output)
-          }
+    const encoded: Array<EncodedMessage> = []
+    for (let i = 0; i < turn.messages.length; i++) {
+      const message = turn.messages[i]!
+      let content: Either.Either<string, MessageCodec.CodecError>
+      try {
+        content = codec.encodeStringEither(message.value)
+      } catch (defect) {
+        return yield* Effect.die(defect)
+      }
+      if (Either.isLeft(content)) {
+        const cause = content.left
+        return yield* new StoreError({
+          reason: "Encode",
+          operation,
+          detail: `message ${i + 1} of ${turn.messages.length}: ${cause.message}`,
+          cause
         })
-      )
-    )
+      }
+      const kind = MessageCodec.kindOf(message.value)
+      const tokens = MessageCodec.tokensOf(message.value)
+      encoded.push({
+        content: content.right,
+        kind: kinds.includes(kind) ? kind : "unknown",
+        status: message.status ?? "complete",
+        clientId: message.clientId ?? null,
+        inputTokens: tokenCount(tokens.input),
+        outputTokens: tokenCount(tokens.output)
+      })
+    }
     return {
       conversationId,
       userId: userId.right,
@@ -287,6 +293,64 @@ export const decodeEntry = (codec: MessageCodec.Service, row: MessageRow, raw: s
         : Effect.succeed<HistoryEntry>({ ...row, _tag: "Undecodable", raw, reason: reasonOf(cause) })
     )
   )
+
+/**
+ * `decodeEntry` for many rows at once, without an Effect per row: rows are decoded synchronously
+ * in chunks (the fiber yields between chunks), and each entry's `content` is parsed only when it
+ * is read.
+ *
+ * @internal
+ */
+export const decodeEntries = (
+  codec: MessageCodec.Service,
+  rows: ReadonlyArray<{ readonly row: MessageRow; readonly raw: string }>
+): Effect.Effect<Array<HistoryEntry>> =>
+  Effect.suspend(() => {
+    const out: Array<HistoryEntry> = new Array(rows.length)
+    const chunk = (from: number) =>
+      Effect.sync(() => {
+        const to = Math.min(rows.length, from + decodeChunk)
+        for (let i = from; i < to; i++) out[i] = decodeEntrySync(codec, rows[i]!.row, rows[i]!.raw)
+      })
+    const starts: Array<number> = []
+    for (let from = 0; from < rows.length; from += decodeChunk) starts.push(from)
+    return Effect.as(Effect.forEach(starts, chunk, { discard: true }), out)
+  })
+
+const decodeChunk = 512
+
+const decodeEntrySync = (codec: MessageCodec.Service, row: MessageRow, raw: string): HistoryEntry => {
+  let decoded: Either.Either<unknown, MessageCodec.CodecError>
+  try {
+    decoded = codec.decodeStringEither(raw)
+  } catch (defect) {
+    return {
+      ...row,
+      _tag: "Undecodable",
+      raw,
+      reason: `codec defect: ${defect instanceof Error ? defect.message : String(defect)}`
+    }
+  }
+  if (Either.isLeft(decoded)) return { ...row, _tag: "Undecodable", raw, reason: decoded.left.message }
+  let content: MessageCodec.Json | undefined
+  return {
+    ...row,
+    _tag: "Decoded",
+    value: decoded.right,
+    get content() {
+      return (content ??= parseContent(raw))
+    }
+  }
+}
+
+// The stored JSON value; text Python wrote may hold NaN or Infinity, which only the exact parser reads.
+const parseContent = (raw: string): MessageCodec.Json => {
+  try {
+    return JSON.parse(raw) as MessageCodec.Json
+  } catch {
+    return CodecJson.parse(raw) as MessageCodec.Json
+  }
+}
 
 // The stored JSON value. Text Python wrote may hold NaN or Infinity, which `JSON.parse` rejects:
 // then the value is encoded again (`encode` gives the same JSON the text holds).
