@@ -22,7 +22,7 @@ import * as Layer from "effect/Layer"
 import { execSync } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, totalmem } from "node:os"
-import { join, resolve } from "node:path"
+import { join, relative, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { distinctTurns, turn, type Turn } from "./data.js"
 import { type EncodedTurn, type Floor, pgFloor, sqliteFloor } from "./floor.js"
@@ -302,11 +302,15 @@ const git = (command: string) => {
 const info: RunInfo = {
   date: new Date().toISOString(),
   commit: git("rev-parse --short HEAD"),
-  dirty: git("status --porcelain -- packages/core/src bench/store") !== "",
+  dirty:
+    git(
+      "status --porcelain -- packages/core/src bench/store/run.ts bench/store/data.ts bench/store/floor.ts bench/store/measure.ts bench/store/report.ts"
+    ) !== "",
   cpu: `${cpus()[0]?.model ?? "unknown"} × ${cpus().length}`,
   memoryGb: Math.round(totalmem() / 2 ** 30),
   node: process.version,
   core: coreDir === undefined ? "packages/core/src" : coreDir,
+  analysis: relative(out ?? "bench/results", "bench/store/ANALYSIS.md"),
   seconds,
   load: [loadBefore, loadavg()[0]!],
   settings,
