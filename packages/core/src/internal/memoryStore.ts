@@ -171,7 +171,10 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
         : valid.after !== undefined
           ? matching.slice(0, valid.limit)
           : matching.slice(Math.max(0, matching.length - valid.limit))
-    const entries = yield* Effect.forEach(page, (m) => Store.decodeEntry(codec, m.row, m.content))
+    const entries = yield* Store.decodeEntries(
+      codec,
+      page.map((m) => ({ row: m.row, raw: m.content }))
+    )
     const result: HistoryPage = { entries, hasMore: page.length < matching.length }
     return result
   })

@@ -8,7 +8,6 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type {
@@ -276,28 +275,11 @@ export const prepareTurn = (codec: MessageCodec.Service, turn: NewTurn): Effect.
   })
 
 /**
- * Decodes stored content text with the codec (which reads what Python's `json.loads` reads).
- * Never fails: broken JSON, a `_value` its codec rejects, or a codec defect become an
- * `Undecodable` entry that keeps the row and its raw text.
- *
- * @internal
- */
-export const decodeEntry = (codec: MessageCodec.Service, row: MessageRow, raw: string): Effect.Effect<HistoryEntry> =>
-  Effect.suspend(() => codec.decodeString(raw)).pipe(
-    Effect.flatMap((value) =>
-      Effect.map(contentOf(codec, raw, value), (content): HistoryEntry => ({ ...row, _tag: "Decoded", value, content }))
-    ),
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause)
-        ? Effect.failCause(cause as Cause.Cause<never>)
-        : Effect.succeed<HistoryEntry>({ ...row, _tag: "Undecodable", raw, reason: reasonOf(cause) })
-    )
-  )
-
-/**
- * `decodeEntry` for many rows at once, without an Effect per row: rows are decoded synchronously
- * in chunks (the fiber yields between chunks), and each entry's `content` is parsed only when it
- * is read.
+ * Decodes stored rows with the codec (which reads what Python's `json.loads` reads), without an
+ * Effect per row: rows are decoded synchronously in chunks (the fiber yields between chunks), and
+ * each entry's `content` is parsed only when it is read. Never fails: broken JSON, a `_value` its
+ * codec rejects, or a codec defect become an `Undecodable` entry that keeps the row and its raw
+ * text.
  *
  * @internal
  */
@@ -350,30 +332,6 @@ const parseContent = (raw: string): MessageCodec.Json => {
   } catch {
     return CodecJson.parse(raw) as MessageCodec.Json
   }
-}
-
-// The stored JSON value. Text Python wrote may hold NaN or Infinity, which `JSON.parse` rejects:
-// then the value is encoded again (`encode` gives the same JSON the text holds).
-const contentOf = (
-  codec: MessageCodec.Service,
-  raw: string,
-  value: unknown
-): Effect.Effect<MessageCodec.Json, MessageCodec.CodecError> => {
-  try {
-    return Effect.succeed(JSON.parse(raw) as MessageCodec.Json)
-  } catch {
-    return codec.encode(value)
-  }
-}
-
-const reasonOf = (cause: Cause.Cause<MessageCodec.CodecError>): string => {
-  const failure = Cause.failureOption(cause)
-  if (failure._tag === "Some") return failure.value.message
-  const defect = Cause.dieOption(cause)
-  if (defect._tag === "Some") {
-    return `codec defect: ${defect.value instanceof Error ? defect.value.message : String(defect.value)}`
-  }
-  return Cause.pretty(cause)
 }
 
 /**
