@@ -6,7 +6,8 @@
  *
  *   npx tsx bench/store/ab.ts <dir of B's src> [--backend=sqlite|pg] [--turns=1000] [--samples=40]
  *
- * bench/store/ANALYSIS.md says how the proposed patch is applied to a scratch copy.
+ * B's directory must sit inside the repository (e.g. node_modules/.cache/…) so that its imports of
+ * effect, @effect/sql and @langchain/core resolve; bench/store/ANALYSIS.md shows how to make one.
  */
 import * as ConversationStoreA from "@convo/core/ConversationStore"
 import * as MessageCodecA from "@convo/core/MessageCodec"

@@ -57,7 +57,7 @@ const targets = (results: ReadonlyArray<Result>, backend: Backend): Array<string
   const lines: Array<string> = []
   const appends = results.filter((r) => r.backend === backend && r.op === "append")
   if (appends.length > 0) {
-    const measured = appends.map((r) => `${r.turns.toLocaleString("en")}: ${ratio(r).toFixed(2)}`).join(", ")
+    const measured = appends.map((r) => `${r.turns.toLocaleString("en")}: ${ratio(r).toFixed(3)}`).join(", ")
     lines.push(
       `| ${backend} | append ratio ≤ 1.3 at every size | ${measured} | ${mark(appends.every((r) => ratio(r) <= 1.3))} |`
     )
@@ -65,7 +65,7 @@ const targets = (results: ReadonlyArray<Result>, backend: Backend): Array<string
   const full = of("load_full", 1_000)
   if (full !== undefined) {
     lines.push(
-      `| ${backend} | full load of 1,000 turns: ratio ≤ 1.5 | ${ratio(full).toFixed(2)} | ${mark(ratio(full) <= 1.5)} |`
+      `| ${backend} | full load of 1,000 turns: ratio ≤ 1.5 | ${ratio(full).toFixed(3)} | ${mark(ratio(full) <= 1.5)} |`
     )
   }
   const small = of("load_last50", 100)
@@ -73,7 +73,7 @@ const targets = (results: ReadonlyArray<Result>, backend: Backend): Array<string
   if (small !== undefined && big !== undefined) {
     const flat = big.store.p50 / small.store.p50
     lines.push(
-      `| ${backend} | last 50 flat: p50 at 10,000 turns ≤ 1.2 × p50 at 100 turns | ${ms(big.store.p50)} / ${ms(small.store.p50)} = ${flat.toFixed(2)} | ${mark(flat <= 1.2)} |`
+      `| ${backend} | last 50 flat: p50 at 10,000 turns ≤ 1.2 × p50 at 100 turns | ${ms(big.store.p50)} / ${ms(small.store.p50)} = ${flat.toFixed(3)} | ${mark(flat <= 1.2)} |`
     )
   }
   return lines
