@@ -6,6 +6,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     fileParallelism: true,
-    pool: "forks"
+    pool: "forks",
+    // the JSON report lets .ci/run print a plain "N passed, N failed" closing line
+    reporters: ["default", "json"],
+    outputFile: { json: ".vitest-tmp/results.json" }
   }
 })
