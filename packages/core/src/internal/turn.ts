@@ -90,6 +90,9 @@ const toAIMessage = (id: string, chunk: AIMessageChunk | undefined, complete: bo
     ...(chunk?.usage_metadata !== undefined ? { usage_metadata: chunk.usage_metadata } : {})
   })
 
+const merged = (chunks: ReadonlyArray<AIMessageChunk>): AIMessageChunk | undefined =>
+  chunks.length === 0 ? undefined : chunks.reduce((merged, chunk) => merged.concat(chunk))
+
 const humanContent = (input: TurnInput): HumanMessage["content"] =>
   input.images.length === 0
     ? input.text
@@ -127,7 +130,8 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
     const human = new HumanMessage({ id: `msg-${uuid()}`, content: humanContent(input) })
     const state = {
       aiId: `run-${uuid()}`,
-      partial: undefined as AIMessageChunk | undefined,
+      /** The reply's chunks so far, merged once when the reply ends (merging per chunk allocates a message per chunk). */
+      chunks: [] as Array<AIMessageChunk>,
       final: null as AIMessage | null,
       toolsOutput: [] as Array<BaseMessage>,
       usage: emptyUsage()
@@ -156,13 +160,13 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
               Stream.runForEach(
                 Stream.fromAsyncIterable(chunks, (cause) => new ModelFailed({ cause })),
                 (chunk) => {
-                  state.partial = state.partial === undefined ? chunk : state.partial.concat(chunk)
+                  state.chunks.push(chunk)
                   const text = textOf(chunk.content)
                   return text.length > 0 ? env.emit({ type: "message_delta", id: state.aiId, text }) : Effect.void
                 }
               )
             ),
-            Effect.map(() => state.partial)
+            Effect.map(() => merged(state.chunks))
           ),
         (controller) => Effect.sync(() => controller.abort())
       )
@@ -213,7 +217,7 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
           state.final = ai
           return
         }
-        state.partial = undefined
+        state.chunks = []
         state.toolsOutput.push(ai)
         yield* env.emit({ type: "message_end", id: state.aiId, status: "complete" })
         const results: Array<BaseMessage> = []
@@ -251,8 +255,8 @@ export const run = (env: TurnEnv, input: TurnInput): Effect.Effect<void, never, 
         const ai =
           status === "complete"
             ? state.final
-            : state.partial !== undefined
-              ? toAIMessage(state.aiId, state.partial, false)
+            : state.chunks.length > 0
+              ? toAIMessage(state.aiId, merged(state.chunks), false)
               : null
         if (Exit.isFailure(exit) && status === "error") {
           const failure = Cause.failureOption(exit.cause)
