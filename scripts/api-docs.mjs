@@ -100,7 +100,17 @@ const signature = (src, start, kind) => {
       const from = src.length - init.length
       text = `${text.trimEnd()} = ${src.slice(from, scan(src, from, isArrow)).trimEnd()} => ...`
     }
-  } else if (kind === "class" || kind === "interface" || kind === "function") {
+  } else if (kind === "interface") {
+    // An interface is its members: show its body (balanced braces), up to 40 lines.
+    const open = scan(src, start, (s, j) => isBody(s, j) || isStatementEnd(s, j))
+    let end = open
+    for (let depth = 0; end < src.length; end++) {
+      if (src[end] === "{") depth++
+      else if (src[end] === "}" && --depth === 0) break
+    }
+    const lines = src.slice(start, end + 1).split("\n")
+    return lines.length > 40 ? [...lines.slice(0, 39), "  // ..."].join("\n") : lines.join("\n")
+  } else if (kind === "class" || kind === "function") {
     text = src.slice(
       start,
       scan(src, start, (s, j) => isBody(s, j) || isStatementEnd(s, j))
