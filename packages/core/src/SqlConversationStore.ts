@@ -179,6 +179,36 @@ const unavailable =
   (cause: SqlError): StoreError =>
     new StoreError({ reason: "Unavailable", operation, detail: cause.message, cause })
 
+// The rows of an append: everything but the id and the time is what was just written.
+const appended = (
+  prepared: Store.PreparedTurn,
+  conversationId: ConversationId,
+  first: number,
+  inserted: ReadonlyArray<{ readonly [column: string]: unknown }>
+): AppendResult => {
+  const bySeq = new Map(inserted.map((row) => [intOf("seq", row.seq), row]))
+  return {
+    turnId: prepared.turnId,
+    rows: prepared.messages.map((message, i): MessageRow => {
+      const row = bySeq.get(first + i) ?? badRow("seq", first + i)
+      return {
+        id: intOf("id", row.id),
+        conversationId,
+        seq: first + i,
+        turnId: prepared.turnId,
+        userId: prepared.userId,
+        clientId: message.clientId,
+        kind: message.kind,
+        status: message.status,
+        inputTokens: message.inputTokens,
+        outputTokens: message.outputTokens,
+        createdAt: dateOf(row.created_at)
+      }
+    }),
+    duplicate: false
+  }
+}
+
 /**
  * Builds the store on the `SqlClient` in context.
  *
@@ -319,29 +349,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
             output_tokens: message.outputTokens
           }))
         )} RETURNING id, seq, created_at`
-        // Everything but the id and the time is what was just written.
-        const bySeq = new Map(inserted.map((row) => [intOf("seq", row.seq), row]))
-        const result: AppendResult = {
-          turnId: prepared.turnId,
-          rows: prepared.messages.map((message, i): MessageRow => {
-            const row = bySeq.get(first + i) ?? badRow("seq", first + i)
-            return {
-              id: intOf("id", row.id),
-              conversationId,
-              seq: first + i,
-              turnId: prepared.turnId,
-              userId: prepared.userId,
-              clientId: message.clientId,
-              kind: message.kind,
-              status: message.status,
-              inputTokens: message.inputTokens,
-              outputTokens: message.outputTokens,
-              createdAt: dateOf(row.created_at)
-            }
-          }),
-          duplicate: false
-        }
-        return result
+        return appended(prepared, conversationId, first, inserted)
       })
       // PostgreSQL, no client ids: one statement (its own transaction), one round trip. The UPDATE in
       // the CTE takes the conversation's row lock, so racing appends still serialize.
@@ -363,28 +371,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
           .pipe(Effect.retry({ while: isRetryable, schedule: retrySchedule }), Effect.mapError(unavailable("append")))
         if (inserted.length === 0) return yield* new ConversationNotFound({ conversationId })
         const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
-        const bySeq = new Map(inserted.map((row) => [intOf("seq", row.seq), row]))
-        const result: AppendResult = {
-          turnId: prepared.turnId,
-          rows: prepared.messages.map((message, i): MessageRow => {
-            const row = bySeq.get(first + i) ?? badRow("seq", first + i)
-            return {
-              id: intOf("id", row.id),
-              conversationId,
-              seq: first + i,
-              turnId: prepared.turnId,
-              userId: prepared.userId,
-              clientId: message.clientId,
-              kind: message.kind,
-              status: message.status,
-              inputTokens: message.inputTokens,
-              outputTokens: message.outputTokens,
-              createdAt: dateOf(row.created_at)
-            }
-          }),
-          duplicate: false
-        }
-        return result
+        return appended(prepared, conversationId, first, inserted)
       }
       return yield* sql.withTransaction(write).pipe(
         Effect.retry({ while: isRetryable, schedule: retrySchedule }),
