@@ -241,14 +241,14 @@ const open = (route: Routes.Route, allowedOrigins: ReadonlyArray<string>, checkO
     return { request, info, params, user }
   })
 
-const connectionOf = (
-  route: Routes.Route,
-  opened: {
-    readonly info: Authenticator.RequestInfo
-    readonly params: Record<string, string>
-    readonly user: Connection.User | null
-  }
-) =>
+/** A request that passed the Origin check, with its route parameters and user. */
+interface Opened {
+  readonly info: Authenticator.RequestInfo
+  readonly params: Record<string, string>
+  readonly user: Connection.User | null
+}
+
+const connectionOf = (route: Routes.Route, opened: Opened) =>
   Connection.make({
     user: opened.user,
     params: opened.params,
@@ -257,15 +257,7 @@ const connectionOf = (
 
 // Opens a session in the request's scope (closing it ends a running turn); its events are copied
 // to a queue read one event at a time. Gives the session once its history page has come.
-const connect = (
-  agent: ChatAgent.ChatAgent,
-  route: Routes.Route,
-  opened: {
-    readonly info: Authenticator.RequestInfo
-    readonly params: Record<string, string>
-    readonly user: Connection.User | null
-  }
-) =>
+const connect = (agent: ChatAgent.ChatAgent, route: Routes.Route, opened: Opened) =>
   Effect.gen(function* () {
     const session = yield* ChatAgent.connect(agent, connectionOf(route, opened)).pipe(Effect.mapError(Http.rejection))
     const events = yield* Queue.unbounded<Protocol.ServerEvent>()
