@@ -177,6 +177,10 @@ export interface TextOptions extends Timing {
   readonly finishReason?: string | undefined
 }
 
+/** The deltas of a reply: given as they are, or a string split into `chunks` pieces or by words. */
+const deltasOf = (content: string | ReadonlyArray<string>, chunks: number | undefined): ReadonlyArray<string> =>
+  typeof content !== "string" ? [...content] : chunks !== undefined ? split(content, chunks) : words(content)
+
 /**
  * A text answer. Give a string (split by words, or into `chunks` pieces) or the exact deltas.
  *
@@ -193,12 +197,7 @@ export interface TextOptions extends Timing {
  */
 export const text = (content: string | ReadonlyArray<string>, options?: TextOptions): Text => ({
   _tag: "Text",
-  deltas:
-    typeof content === "string"
-      ? options?.chunks !== undefined
-        ? split(content, options.chunks)
-        : words(content)
-      : [...content],
+  deltas: deltasOf(content, options?.chunks),
   usage: options?.usage ?? "auto",
   finishReason: options?.finishReason ?? "stop",
   ...timing(options)
@@ -307,12 +306,7 @@ export interface StreamErrorOptions extends Timing {
  */
 export const streamError = (content: string | ReadonlyArray<string>, options?: StreamErrorOptions): StreamError => ({
   _tag: "StreamError",
-  deltas:
-    typeof content === "string"
-      ? options?.chunks !== undefined
-        ? split(content, options.chunks)
-        : words(content)
-      : [...content],
+  deltas: deltasOf(content, options?.chunks),
   message: options?.message ?? "terminated",
   ...timing(options)
 })
