@@ -115,12 +115,10 @@ const historyRow = (r: Record<string, unknown>): { readonly row: MessageRow; rea
     raw: typeof r.content === "string" ? r.content : badRow("content", r.content)
   }
 }
-const LastSeq = Schema.Struct({ last_seq: Int })
 const TurnIdRow = Schema.Struct({ turn_id: Schema.String })
 
 const decodeConversations = Schema.decodeUnknown(Schema.Array(ConversationRow))
 const decodeMessages = Schema.decodeUnknown(Schema.Array(MessageRowSchema))
-const decodeLastSeq = Schema.decodeUnknown(Schema.Array(LastSeq))
 const decodeTurnIds = Schema.decodeUnknown(Schema.Array(TurnIdRow))
 
 const kinds: ReadonlySet<string> = new Set(["human", "ai", "system", "tool", "function", "data", "unknown"])

@@ -12,7 +12,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type {
   ConversationId,
-  DecodedEntry,
   HistoryEntry,
   MessageKind,
   MessageRow,
