@@ -7,6 +7,7 @@
 import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
 import * as NodeChatPage from "@convo/adapter-http/NodeChatPage"
 import * as Authenticator from "@convo/core/Authenticator"
+import * as ChatAgent from "@convo/core/ChatAgent"
 import * as LlmModels from "@convo/core/LlmModels"
 import * as MessageCodec from "@convo/core/MessageCodec"
 import { OfflineModel } from "@convo/core/OfflineModel"
@@ -97,6 +98,9 @@ export const router = Effect.gen(function* () {
 const data = SqlConversationStore.layer().pipe(Layer.provide(MessageCodec.layer), Layer.provideMerge(Database.layer))
 // #endregion
 
+/** Turns a crashed earlier run left behind are stored as `interrupted` at start-up. */
+const recovery = ChatAgent.layerRecovery
+
 const services = Layer.mergeAll(
   Users.Default,
   Sessions.Default,
@@ -150,7 +154,7 @@ export const layer = (
     Effect.map(AppConfig, (config) => {
       const model = options?.chatModel ?? chatModelLayer(config, options)
       return server.pipe(
-        Layer.provide(Layer.mergeAll(authenticator, Tutor.hooks, model, createAdmin)),
+        Layer.provide(Layer.mergeAll(authenticator, Tutor.hooks, model, createAdmin, recovery)),
         Layer.provideMerge(services),
         Layer.provideMerge(data),
         // #region sql-log

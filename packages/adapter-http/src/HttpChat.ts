@@ -192,6 +192,8 @@ const refusalStatus = (code: Protocol.ErrorCode): number => {
       return 404
     case "busy":
       return 429
+    case "duplicate":
+      return 409
     case "unavailable":
     case "internal":
       return 503

@@ -57,6 +57,14 @@ export const frameTooLarge = 1009
 export const internalError = 1011
 
 /**
+ * The server is shutting down (a graceful shutdown ended the session's turns first): reconnect.
+ *
+ * @since 0.2.0
+ * @category codes
+ */
+export const goingAway = 1001
+
+/**
  * The conversation store or the model is unavailable; try again later (RFC 6455 "try again later").
  *
  * @since 0.1.0

@@ -334,6 +334,7 @@ describe("ChatSocket: turns", () => {
         events.map((event) => event.type),
         [
           "history",
+          "received",
           "turn_start",
           "message_start",
           "message_start",

@@ -12,18 +12,24 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as ChatAgentHooks from "./ChatAgentHooks.js"
 import type { Connection } from "./Connection.js"
+import * as ConversationEvents from "./ConversationEvents.js"
 import {
   type Conversation,
   ConversationStore as ConversationStoreTag,
-  type ConversationStoreError
+  type ConversationStoreError,
+  type StoreError
 } from "./ConversationStore.js"
 import type { ConversationStore } from "./ConversationStore.js"
+import * as Lifecycle from "./internal/lifecycle.js"
 import * as session from "./internal/session.js"
+import * as TurnRecover from "./internal/turnRecover.js"
+import * as TurnLock from "./TurnLock.js"
 import type * as LlmModels from "./LlmModels.js"
 import type * as Protocol from "./Protocol.js"
 
@@ -90,7 +96,11 @@ export interface Options {
   readonly temperature?: Setting<number> | undefined
   /** Clamped to the model spec's maximum output tokens, with a warning. */
   readonly maxTokens?: Setting<number> | undefined
-  /** Time allowed for one model call; past it, the turn ends with a `timeout` error and is stored as `error`. */
+  /**
+   * Time allowed for one model call (its retries included); past it, the request is aborted and
+   * the turn ends with a `timeout` error (or `model_error` naming the last failure, when an
+   * attempt failed) and is stored as `error`.
+   */
   readonly timeout?: Setting<Duration.DurationInput> | undefined
   /** The system prompt template (S7): `{언어}`-style placeholders filled from `promptContext`. */
   readonly systemPrompt?: Setting<string> | undefined
@@ -108,6 +118,26 @@ export interface Options {
   readonly maxToolRounds?: number | undefined
   /** Attempts for a tool that throws before its error becomes the tool's result. Default 2. */
   readonly toolAttempts?: number | undefined
+  /**
+   * Attempts of a model call that fails before its first chunk with a rate limit (429), a server
+   * error (5xx) or a lost connection, with exponential backoff, all within `timeout`. Default 3.
+   */
+  readonly modelAttempts?: number | undefined
+  /**
+   * How often a streaming reply is written to the store while it streams, so a crash (kill -9,
+   * OOM) loses at most this much of it. `null`: never. Default 1 second.
+   */
+  readonly checkpointInterval?: Duration.DurationInput | null | undefined
+  /**
+   * How long the end of a turn retries while the store is unreachable (clients get `saving`).
+   * Past it the reply is stored later, from its last checkpoint, as `error`. Default 60 seconds.
+   */
+  readonly saveWindow?: Duration.DurationInput | undefined
+  /**
+   * Turns of one conversation that may wait, the running one included (across processes on a shared
+   * database); a message past it gets a `busy` error and is not stored. Default 8.
+   */
+  readonly maxQueuedMessages?: number | undefined
 }
 
 /**
@@ -191,6 +221,11 @@ export interface Session {
   readonly receive: (frame: string) => Effect.Effect<void>
   /** Waits until no turn is running or queued. */
   readonly idle: Effect.Effect<void>
+  /**
+   * Completes when a graceful shutdown (`ChatAgent.shutdown`) has ended the session's turns and
+   * `events` has ended after their last event: a transport then closes the connection (WebSocket 1001).
+   */
+  readonly goingAway: Effect.Effect<void>
 }
 
 /**
@@ -283,6 +318,59 @@ export const clear: (
     yield* store.clear(conversation.id)
   }
 )
+
+/**
+ * Recovers the turns that processes which died left behind (a human message written ahead, no
+ * end stored): each is stored with its last checkpoint as `interrupted`, and the conversation's
+ * watchers are told (`turn_end`). Turns whose process still runs are left alone (the turn lock
+ * tells: `TurnLock.isAlive`). Run it at start-up (`layerRecovery`); sessions also recover their
+ * conversation when they open and before each turn. Gives how many pending turns it looked at.
+ *
+ * @since 0.2.0
+ * @category durability
+ */
+export const recover: Effect.Effect<number, StoreError, ConversationStore> = Effect.gen(function* () {
+  const store = yield* ConversationStoreTag
+  const lock = yield* TurnLock.current
+  const bus = yield* ConversationEvents.current
+  return yield* TurnRecover.recoverAll({
+    store,
+    lock,
+    publishTo: (conversationId, event) => Effect.asVoid(bus.publish(conversationId, event))
+  })
+}).pipe(Effect.withSpan("ChatAgent.recover"))
+
+/**
+ * Runs `recover` when the layer is built, in the background (start-up is not delayed; a failure
+ * is logged).
+ *
+ * @since 0.2.0
+ * @category durability
+ */
+export const layerRecovery: Layer.Layer<never, never, ConversationStore> = Layer.scopedDiscard(
+  recover.pipe(
+    Effect.tap((count) => (count > 0 ? Effect.logInfo(`recovery: looked at ${count} pending turn(s)`) : Effect.void)),
+    Effect.catchAll((error) => Effect.logWarning("recovery at start-up failed", error)),
+    Effect.forkScoped
+  )
+)
+
+/**
+ * A graceful shutdown of every chat session of this process, for a server's SIGTERM: new
+ * connections and messages are refused (`unavailable`), queued messages are stored as `aborted`,
+ * running turns get `grace` to finish and are then stopped (stored as `aborted`), every client
+ * gets its turn's `turn_end`, and then each session's `goingAway` completes, which the transports
+ * answer by closing (WebSocket close code 1001). Run it before the server closes.
+ *
+ * @since 0.2.0
+ * @category durability
+ */
+export const shutdown = (options?: {
+  /** How long running turns may go on before they are stopped. Default 10 seconds. */
+  readonly grace?: Duration.DurationInput | undefined
+  /** How long stopped turns have to store themselves. Default 10 seconds. */
+  readonly saveDeadline?: Duration.DurationInput | undefined
+}): Effect.Effect<void> => Lifecycle.shutdown(options)
 
 /**
  * Re-exported for convenience: the hooks service and its layer.

@@ -37,13 +37,15 @@ export interface Conversation {
 }
 
 /**
- * How a stored message ended: a completed turn, a turn stopped by the user or a disconnect, or a
- * turn that failed (the model errored or timed out).
+ * How a stored message ended: a completed turn, a turn stopped by the user, a disconnect or a
+ * shutdown (`aborted`), a turn that failed (the model errored or timed out, or the reply could not
+ * be saved in time: `error`), or a turn whose process died (`interrupted`, stored by recovery with
+ * what was checkpointed).
  *
  * @since 0.1.0
  * @category models
  */
-export type MessageStatus = "complete" | "aborted" | "error"
+export type MessageStatus = "complete" | "aborted" | "error" | "interrupted"
 
 /**
  * What a stored message is, derived from its content when it is appended.
@@ -148,6 +150,59 @@ export interface AppendResult {
   readonly turnId: string
   readonly rows: ReadonlyArray<MessageRow>
   readonly duplicate: boolean
+}
+
+/**
+ * A user message written ahead of its turn: durable as soon as `accept` returns, outside the
+ * history (no `seq`) until its turn is appended.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface NewPendingTurn {
+  readonly conversationId: ConversationId
+  readonly userId: string | null
+  readonly turnId: string
+  /** Idempotency key: a client id already stored or pending answers `Duplicate`. */
+  readonly clientId?: string | null | undefined
+  /** The human message (a LangChain message or any value the codec can encode). */
+  readonly value: unknown
+  /** The process that runs the turn (`TurnLock.owner`); recovery asks whether it is alive. */
+  readonly owner: string
+  /** Answer `Busy` when the conversation already has this many pending turns. */
+  readonly maxPending?: number | undefined
+}
+
+/**
+ * What `accept` did.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type AcceptResult =
+  | { readonly _tag: "Accepted"; readonly turnId: string; readonly acceptedAt: Date }
+  | { readonly _tag: "Duplicate"; readonly turnId: string }
+  | { readonly _tag: "Busy"; readonly pending: number }
+
+/**
+ * A turn written ahead and not yet appended: queued, running, or left behind by a process that died.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PendingTurn {
+  readonly conversationId: ConversationId
+  readonly turnId: string
+  readonly userId: string | null
+  readonly clientId: string | null
+  readonly owner: string
+  readonly acceptedAt: Date
+  /** When the last checkpoint was written, if any. */
+  readonly checkpointedAt: Date | null
+  /** The human message, decoded. */
+  readonly human: unknown
+  /** What the turn produced up to its last checkpoint (tool calls, tool results, the reply so far), decoded. */
+  readonly draft: ReadonlyArray<unknown>
 }
 
 /**
@@ -266,8 +321,27 @@ export interface Service {
   readonly create: (input: NewConversation) => Effect.Effect<Conversation, StoreError>
   readonly get: (id: ConversationId) => Effect.Effect<Conversation, ConversationStoreError>
   readonly list: (query: ListQuery) => Effect.Effect<ConversationPage, StoreError>
-  /** Appends the messages of one turn in one transaction with one multi-row INSERT. */
+  /**
+   * Appends the messages of one turn in one transaction with one multi-row INSERT. When the turn's
+   * `turnId` was written ahead (`accept`), its pending row is removed in the same transaction; when
+   * the `turnId` is already in the history, nothing is stored (`duplicate: true`).
+   */
   readonly append: (turn: NewTurn) => Effect.Effect<AppendResult, ConversationStoreError>
+  /** Writes a user message ahead of its turn: durable when this succeeds, in the history only once its turn is appended. */
+  readonly accept: (turn: NewPendingTurn) => Effect.Effect<AcceptResult, ConversationStoreError>
+  /**
+   * Saves what a pending turn produced so far (replacing the previous checkpoint). Gives `false`
+   * when the turn is no longer pending (appended or recovered meanwhile).
+   */
+  readonly checkpoint: (
+    conversationId: ConversationId,
+    turnId: string,
+    draft: ReadonlyArray<unknown>
+  ) => Effect.Effect<boolean, ConversationStoreError>
+  /** Drops a pending turn without storing it (for an `onConversationComplete` that stores turns elsewhere). */
+  readonly release: (conversationId: ConversationId, turnId: string) => Effect.Effect<void, StoreError>
+  /** The pending turns of one conversation, or of every conversation, oldest first. */
+  readonly pending: (conversationId?: ConversationId) => Effect.Effect<ReadonlyArray<PendingTurn>, StoreError>
   readonly history: (id: ConversationId, query?: HistoryQuery) => Effect.Effect<HistoryPage, ConversationStoreError>
   /** Removes every message of the conversation and nothing else (S4). `seq` is never reused. */
   readonly clear: (id: ConversationId) => Effect.Effect<void, ConversationStoreError>

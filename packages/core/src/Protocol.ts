@@ -6,7 +6,8 @@
  * Client → server: `ping`, `user_message` (text, images, client id), `stop`, `load_history`
  * (cursor), and pyhub's legacy `{"user_text", "images__base64"}` form.
  *
- * Server → client: `pong`, `history`, `turn_start`, `message_start` / `message_delta` /
+ * Server → client: `pong`, `history`, `received` (a user message is stored and will run),
+ * `saving` (the turn's end is waiting for the database), `turn_start`, `message_start` / `message_delta` /
  * `message_end` (stable ids; a delta carries only new text), `tool_call`, `tool_result`, `usage`
  * (numbers), `turn_end`, and `error` (a code and a message safe to show).
  *
@@ -198,7 +199,7 @@ export const Role = Schema.Literal("human", "ai", "system", "tool", "function", 
  * @since 0.1.0
  * @category server
  */
-export const Status = Schema.Literal("complete", "aborted", "error")
+export const Status = Schema.Literal("complete", "aborted", "error", "interrupted")
 
 /**
  * Token usage of one model call or one turn (S14).
@@ -306,6 +307,21 @@ export const ServerEvent = Schema.Union(
     hasMore: Schema.Boolean,
     /** true for the page sent on connect; false for a page asked with `load_history`. */
     initial: Schema.Boolean
+  }),
+  Schema.Struct({
+    type: Schema.Literal("received"),
+    ...live,
+    turnId: Schema.String,
+    /** The human message's id (its `message_start` carries the same). */
+    id: Schema.String,
+    clientId: Schema.optional(Schema.String)
+  }),
+  Schema.Struct({
+    type: Schema.Literal("saving"),
+    ...live,
+    turnId: Schema.String,
+    /** Why the save is retried, safe to show. */
+    message: Schema.String
   }),
   Schema.Struct({ type: Schema.Literal("turn_start"), ...live, turnId: Schema.String }),
   Schema.Struct({

@@ -29,12 +29,14 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type {
+  AcceptResult,
   AppendResult,
   Conversation,
   ConversationId,
   ConversationPage,
   HistoryPage,
   MessageRow,
+  PendingTurn,
   Service
 } from "./ConversationStore.js"
 import { ConversationNotFound, ConversationStore, StoreError } from "./ConversationStore.js"
@@ -72,7 +74,7 @@ const MessageRowSchema = Schema.Struct({
   user_id: Schema.NullOr(Schema.String),
   client_id: Schema.NullOr(Schema.String),
   kind: Schema.String,
-  status: Schema.Literal("complete", "aborted", "error"),
+  status: Schema.Literal("complete", "aborted", "error", "interrupted"),
   input_tokens: Schema.NullOr(Int),
   output_tokens: Schema.NullOr(Int),
   created_at: Timestamp
@@ -91,7 +93,7 @@ const intOrNull = (field: string, u: unknown): number | null => (u === null ? nu
 const textOrNull = (field: string, u: unknown): string | null =>
   u === null || typeof u === "string" ? u : badRow(field, u)
 const statusOf = (u: unknown): MessageRow["status"] =>
-  u === "complete" || u === "aborted" || u === "error" ? u : badRow("status", u)
+  u === "complete" || u === "aborted" || u === "error" || u === "interrupted" ? u : badRow("status", u)
 const dateOf = (u: unknown): Date => {
   const date = u instanceof Date ? u : typeof u === "string" ? new Date(u) : badRow("created_at", u)
   return Number.isNaN(date.getTime()) ? badRow("created_at", u) : date
@@ -220,6 +222,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
     const names = SqlSchema.tableNames(options?.prefix)
     const conversations = sql(names.conversation)
     const messages = sql(names.message)
+    const pendingTurns = sql(names.pendingTurn)
 
     yield* sql.onDialectOrElse({
       sqlite: () => sql`PRAGMA foreign_keys = ON`.pipe(Effect.ignore),
@@ -328,6 +331,17 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
           yield* sql`UPDATE ${conversations} SET last_seq = last_seq + ${count}, updated_at = ${now} WHERE id = ${conversationId} RETURNING last_seq`
         if (bumpedRow === undefined) return yield* new ConversationNotFound({ conversationId })
         const bumped = { last_seq: intOf("last_seq", bumpedRow.last_seq) }
+        if (turn.turnId !== undefined) {
+          // a turn written ahead leaves the pending table as it enters the history; a turn already
+          // in the history (appended, or recovered by another process) is a repeat
+          const wasPending =
+            yield* sql`DELETE FROM ${pendingTurns} WHERE conversation_id = ${conversationId} AND turn_id = ${prepared.turnId} RETURNING id`
+          if (wasPending.length === 0) {
+            const stored =
+              yield* sql`SELECT 1 AS found FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${prepared.turnId} LIMIT 1`
+            if (stored.length > 0) return yield* new DuplicateTurn({ turnId: prepared.turnId })
+          }
+        }
         if (clientIds.length > 0) {
           const turnId = yield* findClientIds(conversationId, clientIds)
           if (turnId !== undefined) return yield* new DuplicateTurn({ turnId })
@@ -351,7 +365,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       })
       // PostgreSQL, no client ids: one statement (its own transaction), one round trip. The UPDATE in
       // the CTE takes the conversation's row lock, so racing appends still serialize.
-      if (isPg && clientIds.length === 0) {
+      if (isPg && clientIds.length === 0 && turn.turnId === undefined) {
         const params: Array<unknown> = [count, conversationId, prepared.turnId, prepared.userId]
         const values = prepared.messages.map((message, i) => {
           const at = params.length
@@ -386,6 +400,105 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         }),
         Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("append")(error) : error))
       )
+    })
+
+    const accept = Effect.fn("ConversationStore.accept")(function* (turn: Parameters<Service["accept"]>[0]) {
+      const prepared = yield* Store.preparePending(codec, turn)
+      if (isPg) {
+        const problem = Store.jsonbProblem(prepared.content)
+        if (problem !== undefined) {
+          return yield* new StoreError({ reason: "Encode", operation: "accept", detail: problem })
+        }
+      }
+      const { clientId, conversationId, turnId } = prepared
+      const notStored =
+        clientId === null
+          ? sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId})`
+          : sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND (client_id = ${clientId} OR turn_id = ${turnId}))`
+      const jsonContent = isPg ? sql`${prepared.content}::jsonb` : sql`${prepared.content}`
+      // one statement: written only if the conversation exists, the client id is new and the queue has room
+      const inserted = yield* sql`INSERT INTO ${pendingTurns} (conversation_id, turn_id, user_id, client_id, owner, content)
+SELECT ${conversationId}, ${turnId}, ${prepared.userId}, ${clientId}, ${prepared.owner}, ${jsonContent}
+WHERE EXISTS (SELECT 1 FROM ${conversations} WHERE id = ${conversationId})
+AND ${notStored}
+AND (SELECT count(*) FROM ${pendingTurns} WHERE conversation_id = ${conversationId}) < ${prepared.maxPending}
+ON CONFLICT DO NOTHING RETURNING created_at`.pipe(
+        Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+        Effect.mapError(unavailable("accept"))
+      )
+      if (inserted.length > 0) {
+        const accepted: AcceptResult = { _tag: "Accepted", turnId, acceptedAt: dateOf(inserted[0]!.created_at) }
+        return accepted
+      }
+      // not written: say why (rare, so a second look is fine)
+      const why = yield* Effect.gen(function* () {
+        if (!(yield* exists(conversationId))) return yield* new ConversationNotFound({ conversationId })
+        const byClient =
+          clientId === null
+            ? []
+            : yield* sql`SELECT turn_id FROM ${pendingTurns} WHERE conversation_id = ${conversationId} AND client_id = ${clientId}
+UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversationId} AND client_id = ${clientId}`
+        if (byClient.length > 0) {
+          return { _tag: "Duplicate", turnId: String(byClient[0]!.turn_id) } satisfies AcceptResult
+        }
+        const [count] = yield* sql`SELECT count(*) AS n FROM ${pendingTurns} WHERE conversation_id = ${conversationId}`
+        const waiting = intOf("count", count?.n ?? 0)
+        if (waiting >= prepared.maxPending) return { _tag: "Busy", pending: waiting } satisfies AcceptResult
+        return { _tag: "Duplicate", turnId } satisfies AcceptResult
+      }).pipe(Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("accept")(error) : error)))
+      const result: AcceptResult = why
+      return result
+    })
+
+    const checkpoint = Effect.fn("ConversationStore.checkpoint")(function* (
+      conversationId: ConversationId,
+      turnId: string,
+      draft: ReadonlyArray<unknown>
+    ) {
+      yield* Store.checkId("checkpoint", conversationId)
+      const encoded = yield* Store.encodeDraft(codec, draft)
+      const updated =
+        yield* sql`UPDATE ${pendingTurns} SET draft = ${encoded}, checkpointed_at = ${now} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId} RETURNING id`.pipe(
+          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+          Effect.mapError(unavailable("checkpoint"))
+        )
+      return updated.length > 0
+    })
+
+    const release = Effect.fn("ConversationStore.release")(function* (conversationId: ConversationId, turnId: string) {
+      yield* Store.checkId("release", conversationId)
+      yield* sql`DELETE FROM ${pendingTurns} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId}`.pipe(
+        Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+        Effect.mapError(unavailable("release"))
+      )
+    })
+
+    const pending = Effect.fn("ConversationStore.pending")(function* (conversationId?: ConversationId) {
+      if (conversationId !== undefined) yield* Store.checkId("pending", conversationId)
+      const where = conversationId === undefined ? sql.literal("") : sql`WHERE conversation_id = ${conversationId}`
+      const pendingContent = isPg ? sql.literal("content::text AS content") : sql.literal("content")
+      const found =
+        yield* sql`SELECT conversation_id, turn_id, user_id, client_id, owner, ${pendingContent}, draft, checkpointed_at, created_at FROM ${pendingTurns} ${where} ORDER BY id`.pipe(
+          Effect.mapError(unavailable("pending"))
+        )
+      return found.map((r): PendingTurn => {
+        const decoded = Store.decodePending(
+          codec,
+          typeof r.content === "string" ? r.content : badRow("content", r.content),
+          textOrNull("draft", r.draft)
+        )
+        return {
+          conversationId: intOf("conversation_id", r.conversation_id),
+          turnId: typeof r.turn_id === "string" ? r.turn_id : badRow("turn_id", r.turn_id),
+          userId: textOrNull("user_id", r.user_id),
+          clientId: textOrNull("client_id", r.client_id),
+          owner: typeof r.owner === "string" ? r.owner : badRow("owner", r.owner),
+          acceptedAt: dateOf(r.created_at),
+          checkpointedAt: r.checkpointed_at === null ? null : dateOf(r.checkpointed_at),
+          human: decoded.human,
+          draft: decoded.draft
+        }
+      })
     })
 
     const history = Effect.fn("ConversationStore.history")(function* (
@@ -456,7 +569,19 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         )
     })
 
-    const service: Service = { create, get, list, append, history, clear, delete: remove }
+    const service: Service = {
+      create,
+      get,
+      list,
+      append,
+      accept,
+      checkpoint,
+      release,
+      pending,
+      history,
+      clear,
+      delete: remove
+    }
     return service
   })
 

@@ -56,12 +56,12 @@ export const migrationsTable = (options?: Options): string => Schema.tableNames(
 const unsupported = (dialect: string) =>
   Effect.fail(new Error(`convo's SQL store supports PostgreSQL and SQLite, not ${dialect}`))
 
-const init = (prefix: string | undefined): Effect.Effect<void, unknown, SqlClient.SqlClient> =>
+const step = (prefix: string | undefined, index: number): Effect.Effect<void, unknown, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const statements = yield* sql.onDialect({
-      pg: () => Effect.succeed(Schema.statements("pg", prefix)),
-      sqlite: () => Effect.succeed(Schema.statements("sqlite", prefix)),
+      pg: () => Effect.succeed(Schema.migrations("pg", prefix)[index]![1]),
+      sqlite: () => Effect.succeed(Schema.migrations("sqlite", prefix)[index]![1]),
       mysql: () => unsupported("MySQL"),
       mssql: () => unsupported("SQL Server"),
       clickhouse: () => unsupported("ClickHouse")
@@ -78,7 +78,8 @@ const init = (prefix: string | undefined): Effect.Effect<void, unknown, SqlClien
  * @category migrations
  */
 export const migrations = (options?: Options): Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> => ({
-  "0001_convo_init": init(options?.prefix)
+  "0001_convo_init": step(options?.prefix, 0),
+  "0002_convo_durable_turns": step(options?.prefix, 1)
 })
 
 /**

@@ -2,6 +2,11 @@
  * One turn at a time per conversation. The default lock is in-process (a semaphore per
  * conversation); a layer can replace it with a database lock to serialize turns across processes.
  *
+ * The lock also names the process that runs a turn (`owner`, stored with each turn written ahead)
+ * and tells whether the owner of a pending turn is still alive (`isAlive`), so that recovery
+ * finishes only the turns of processes that died. The in-process lock has one owner per process:
+ * a pending turn of any other owner was left by an earlier process (one process per database).
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -18,7 +23,19 @@ export interface Service {
   readonly withLock: (
     conversationId: ConversationId
   ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** This process, as stored with the turns it writes ahead. */
+  readonly owner: string
+  /** Whether the process that wrote a pending turn is still running. */
+  readonly isAlive: (owner: string) => Effect.Effect<boolean>
 }
+
+/**
+ * The owner of every in-process lock of this process.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const processOwner: string = `process:${globalThis.crypto.randomUUID()}`
 
 /**
  * @since 0.1.0
@@ -36,6 +53,8 @@ export class TurnLock extends Context.Tag("@convo/core/TurnLock")<TurnLock, Serv
 export const makeMemory = (): Service => {
   const locks = new Map<ConversationId, { readonly semaphore: Effect.Semaphore; users: number }>()
   return {
+    owner: processOwner,
+    isAlive: (owner) => Effect.succeed(owner === processOwner),
     withLock: (conversationId) => (effect) =>
       Effect.suspend(() => {
         let entry = locks.get(conversationId)

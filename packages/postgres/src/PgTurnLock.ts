@@ -233,7 +233,47 @@ export const make = (
         )
       )
 
+    // This process's owner lock: held on the lock session for the life of the process (and taken
+    // again after a reconnect), so another process can tell that a pending turn's owner is alive.
+    const ownerClass = (classId + 1) | 0
+    const ownerKey = 1 + Math.floor(Math.random() * 0x7ffffffe)
+    const owner = `pg:${ownerClass}:${ownerKey}`
+    const holdOwnerLock = run(
+      `SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = ($1::int4)::oid AND objid = ($2::int4)::oid AND objsubid = 2) THEN true ELSE pg_try_advisory_lock($1::int4, $2::int4) END AS ok, pg_backend_pid() AS pid`,
+      [ownerClass, ownerKey]
+    )
+    yield* holdOwnerLock
+    yield* holdOwnerLock.pipe(
+      Effect.flatMap((row) =>
+        row?.ok === true ? Effect.void : Effect.logWarning(`PgTurnLock: the owner lock ${owner} is held elsewhere`)
+      ),
+      Effect.catchAll((error) => Effect.logDebug("PgTurnLock: cannot renew the owner lock", error)),
+      Effect.delay("1 second"),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    const isAlive = (other: string): Effect.Effect<boolean> => {
+      if (other === owner) return Effect.succeed(true)
+      const parsed = /^pg:(-?\d+):(\d+)$/.exec(other)
+      // an owner that never held a PostgreSQL owner lock (an in-process lock) cannot be asked: it is
+      // taken for gone, as a deployment that moved to this lock has no such process left
+      if (parsed === null) return Effect.succeed(false)
+      return sql
+        .unsafe<{ readonly alive: boolean }>(
+          `SELECT CASE WHEN pg_try_advisory_lock($1::int4, $2::int4) THEN NOT pg_advisory_unlock($1::int4, $2::int4) ELSE true END AS alive`,
+          [Number(parsed[1]), Number(parsed[2])]
+        )
+        .pipe(
+          Effect.map((rows) => rows[0]?.alive !== false),
+          Effect.uninterruptible,
+          // unreachable: assume alive, so a live process's turn is never finished under it
+          Effect.catchAll(() => Effect.succeed(true))
+        )
+    }
+
     const service: TurnLock.Service = {
+      owner,
+      isAlive,
       withLock: (conversationId) => (effect) =>
         local.withLock(conversationId)(
           Effect.uninterruptibleMask((restore) =>

@@ -38,6 +38,8 @@ const serverEnv = (database: string, port?: number): Record<string, string> => (
   CONVO_HEARTBEAT_MS: "200",
   CONVO_MODEL_TIMEOUT_MS: "4000",
   CONVO_REPLY_WORDS: "3",
+  // these tests queue more turns than the default bound; the bound has its own test
+  CONVO_MAX_QUEUED: "1000",
   ...(port === undefined ? {} : { PGPORT: String(port), PGHOST: "127.0.0.1" })
 })
 
@@ -235,18 +237,33 @@ describe.skipIf(!pg)("many server processes on one PostgreSQL", () => {
       yield* watcher.until(count("message_delta", 3), "the doomed turn streaming")
       victim.kill("SIGKILL")
       yield* Effect.promise(() => victim.exited)
-      // the watcher saw the turn begin and never end; now a turn on another process runs
+      // the watcher saw the turn begin; another process recovers it (stored as interrupted, watchers
+      // told) before its own next turn runs
       const next = yield* connect(url(1, c))
       yield* next.send({ type: "user_message", text: "after the crash", clientId: "after" })
-      const events = yield* next.until(count("turn_end", 1), "the next turn")
-      assert.strictEqual(ofType(events, "turn_end")[0]!.status, "complete")
-      yield* watcher.until(count("turn_end", 1), "the next turn on the watcher")
+      const events = yield* next.until(
+        (events) => ofType(events, "turn_end").some((end) => end.status === "complete"),
+        "the next turn"
+      )
+      const doomedTurn = ofType(watcher.events(), "turn_start")[0]!.turnId
+      assert.deepStrictEqual(
+        ofType(events, "turn_end").map((end) => [end.turnId === doomedTurn, end.status]),
+        [
+          [true, "interrupted"],
+          [false, "complete"]
+        ]
+      )
+      yield* watcher.until(count("turn_end", 2), "the recovery and the next turn on the watcher")
       const rows = yield* stored(db, c)
       assertConsistent(rows)
-      // the killed turn is absent or stored with a status that says it did not complete
-      for (const row of rows.filter((row) => row.client_id === "doomed")) {
-        assert.include(["aborted", "error"], row.status)
-      }
+      // the killed turn is stored once, with what was checkpointed, as interrupted
+      const doomedRows = rows.filter((row) => row.turn_id === doomedTurn)
+      assert.strictEqual(doomedRows[0]?.client_id, "doomed")
+      assert.deepStrictEqual(
+        doomedRows.map((row) => [row.kind, row.status]).slice(0, 1),
+        [["human", "interrupted"]]
+      )
+      for (const row of doomedRows) assert.strictEqual(row.status, "interrupted")
       const after = rows.filter((row) => row.turn_id === rows.find((r) => r.client_id === "after")?.turn_id)
       assert.deepStrictEqual(
         after.map((row) => [row.kind, row.status]),

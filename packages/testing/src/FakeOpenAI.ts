@@ -101,6 +101,11 @@ export interface Options {
   readonly replies?: ReadonlyArray<ScriptedReply.ScriptedReply> | undefined
   /** Default `ScriptedReply.defaultReply`. */
   readonly defaultReply?: ScriptedReply.ScriptedReply | undefined
+  /**
+   * Picks the reply of a request when the queue is empty, before the default reply (e.g. by the
+   * last user message, for a fake model in a process of its own). `undefined`: the default.
+   */
+  readonly replyFor?: ((request: ChatCompletionRequest) => ScriptedReply.ScriptedReply | undefined) | undefined
 }
 
 /**
@@ -174,7 +179,7 @@ export const make = (
           })
 
     const respond = async (res: Http.ServerResponse, body: ChatCompletionRequest) => {
-      const reply = queue.shift() ?? defaultReply
+      const reply = queue.shift() ?? options.replyFor?.(body) ?? defaultReply
       const id = `chatcmpl-fake-${++completions}`
       const model = typeof body.model === "string" ? body.model : "fake-model"
       if (!(await wait(res, reply.firstByteDelayMillis))) return

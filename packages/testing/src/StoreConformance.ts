@@ -642,6 +642,138 @@ export const storeConformance = <R = never>(
       )
     })
 
+    describe("write-ahead turns", () => {
+      const pendingTurn = (conversationId: number, turnId: string, text: string, clientId?: string) => ({
+        conversationId,
+        userId: "u1",
+        turnId,
+        clientId: clientId ?? null,
+        value: values.human(text),
+        owner: "owner-a"
+      })
+
+      it.effect("accept makes a pending turn outside the history; append moves it in", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const conversation = yield* store.create({})
+          const accepted = yield* store.accept(pendingTurn(conversation.id, "t1", "hello", "c1"))
+          assert.strictEqual(accepted._tag, "Accepted")
+          assert.deepStrictEqual((yield* store.history(conversation.id)).entries, [])
+          const [pending] = yield* store.pending(conversation.id)
+          assert.strictEqual(pending?.turnId, "t1")
+          assert.strictEqual(pending?.clientId, "c1")
+          assert.strictEqual(pending?.owner, "owner-a")
+          assert.strictEqual(values.textOf(pending?.human), "hello")
+          assert.deepStrictEqual(pending?.draft, [])
+          assert.isTrue(yield* store.checkpoint(conversation.id, "t1", [values.ai("hal")]))
+          const [checkpointed] = yield* store.pending(conversation.id)
+          assert.deepStrictEqual(checkpointed?.draft.map(values.textOf), ["hal"])
+          const appended = yield* store.append({
+            conversationId: conversation.id,
+            userId: "u1",
+            turnId: "t1",
+            messages: [
+              { value: values.human("hello"), clientId: "c1" },
+              { value: values.ai("hallo"), status: "complete" }
+            ]
+          })
+          assert.isFalse(appended.duplicate)
+          assert.deepStrictEqual(seqsOf(appended.rows), [1, 2])
+          assert.deepStrictEqual(yield* store.pending(conversation.id), [])
+          assert.isFalse(yield* store.checkpoint(conversation.id, "t1", [values.ai("late")]))
+          // the same turn appended again (a late finish after recovery) stores nothing
+          const again = yield* store.append({
+            conversationId: conversation.id,
+            userId: "u1",
+            turnId: "t1",
+            messages: [{ value: values.human("hello") }]
+          })
+          assert.isTrue(again.duplicate)
+          assert.deepStrictEqual(seqsOf((yield* store.history(conversation.id)).entries), [1, 2])
+        })
+      )
+
+      it.effect("a client id pending or stored is a duplicate; a full queue is busy", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const conversation = yield* store.create({})
+          yield* store.accept(pendingTurn(conversation.id, "t1", "one", "c1"))
+          const twice = yield* store.accept(pendingTurn(conversation.id, "t2", "one again", "c1"))
+          assert.deepStrictEqual(twice, { _tag: "Duplicate", turnId: "t1" })
+          yield* store.append({
+            conversationId: conversation.id,
+            userId: "u1",
+            turnId: "t1",
+            messages: [{ value: values.human("one"), clientId: "c1" }]
+          })
+          const stored = yield* store.accept(pendingTurn(conversation.id, "t3", "one more", "c1"))
+          assert.deepStrictEqual(stored, { _tag: "Duplicate", turnId: "t1" })
+          yield* store.accept({ ...pendingTurn(conversation.id, "t4", "a"), maxPending: 2 })
+          yield* store.accept({ ...pendingTurn(conversation.id, "t5", "b"), maxPending: 2 })
+          const busy = yield* store.accept({ ...pendingTurn(conversation.id, "t6", "c"), maxPending: 2 })
+          assert.deepStrictEqual(busy, { _tag: "Busy", pending: 2 })
+          assert.deepStrictEqual(
+            (yield* store.pending(conversation.id)).map((p) => p.turnId),
+            ["t4", "t5"]
+          )
+          yield* store.release(conversation.id, "t4")
+          assert.deepStrictEqual(
+            (yield* store.pending(conversation.id)).map((p) => p.turnId),
+            ["t5"]
+          )
+          yield* expectNotFound(store.accept(pendingTurn(missingId, "t7", "x")), missingId)
+        })
+      )
+
+      it.effect("turns queued behind each other get contiguous seqs in the order they are appended", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const conversation = yield* store.create({})
+          for (const id of ["a", "b", "c"]) yield* store.accept(pendingTurn(conversation.id, id, `q-${id}`))
+          for (const id of ["b", "a", "c"]) {
+            yield* store.append({
+              conversationId: conversation.id,
+              userId: "u1",
+              turnId: id,
+              messages: [{ value: values.human(`q-${id}`) }, { value: values.ai(`a-${id}`) }]
+            })
+          }
+          const page = yield* store.history(conversation.id)
+          assert.deepStrictEqual(textsOf(page.entries), ["q-b", "a-b", "q-a", "a-a", "q-c", "a-c"])
+          assert.deepStrictEqual(seqsOf(page.entries), [1, 2, 3, 4, 5, 6])
+        })
+      )
+
+      it.effect("racing appends of one pending turn (two recoveries) store it once", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const conversation = yield* store.create({})
+          yield* store.accept(pendingTurn(conversation.id, "t1", "hello", "c1"))
+          const results = yield* Effect.forEach(
+            range(1, 6),
+            () =>
+              store.append({
+                conversationId: conversation.id,
+                userId: "u1",
+                turnId: "t1",
+                messages: [
+                  { value: values.human("hello"), status: "interrupted", clientId: "c1" },
+                  { value: values.ai("hal"), status: "interrupted" }
+                ]
+              }),
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(results.filter((result) => !result.duplicate).length, 1)
+          const page = yield* store.history(conversation.id)
+          assert.deepStrictEqual(seqsOf(page.entries), [1, 2])
+          assert.deepStrictEqual(
+            page.entries.map((entry) => entry.status),
+            ["interrupted", "interrupted"]
+          )
+        })
+      )
+    })
+
     describe("concurrency", () => {
       const checkGapless = (rows: ReadonlyArray<ConversationStore.AppendResult>, perTurn: number) => {
         const seqs = rows.flatMap((result) => seqsOf(result.rows)).sort((a, b) => a - b)

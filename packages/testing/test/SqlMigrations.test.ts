@@ -1,5 +1,6 @@
 import * as SqlMigrations from "@convo/core/SqlMigrations"
 import { assert, describe, it } from "@effect/vitest"
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -63,7 +64,10 @@ describe("SqlMigrations", () => {
     Effect.gen(function* () {
       const context = yield* build(Databases.sqliteTemp({ migrate: false }))
       const first = yield* SqlMigrations.run().pipe(Effect.provide(context))
-      assert.deepStrictEqual(first, [[1, "convo_init"]])
+      assert.deepStrictEqual(first, [
+        [1, "convo_init"],
+        [2, "convo_durable_turns"]
+      ])
       const second = yield* SqlMigrations.run().pipe(Effect.provide(context))
       assert.deepStrictEqual(second, [])
       const sql = yield* Effect.provide(SqlClient.SqlClient, context)
@@ -71,7 +75,29 @@ describe("SqlMigrations", () => {
         readonly migration_id: number
         readonly name: string
       }>`SELECT migration_id, name FROM convo_migrations`
-      assert.deepStrictEqual(rows, [{ migration_id: 1, name: "convo_init" }])
+      assert.deepStrictEqual(rows, [
+        { migration_id: 1, name: "convo_init" },
+        { migration_id: 2, name: "convo_durable_turns" }
+      ])
+    })
+  )
+
+  it.scoped("SQLite: a database of the first schema keeps its rows through the durable-turns migration", () =>
+    Effect.gen(function* () {
+      const context = yield* build(Databases.sqliteTemp({ migrate: false }))
+      const first = Migrator.fromRecord({ "0001_convo_init": SqlMigrations.migrations()["0001_convo_init"]! })
+      yield* Migrator.make({})({ loader: first, table: SqlMigrations.migrationsTable() }).pipe(Effect.provide(context))
+      const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+      yield* sql`INSERT INTO convo_conversation (user_id, last_seq) VALUES ('u', 1)`
+      yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 1, 't', 'human', 'aborted', '{"_type": "HumanMessage", "_value": {"content": "hi"}}')`
+      assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [[2, "convo_durable_turns"]])
+      const rows = yield* sql<{ readonly seq: number; readonly status: string }>`SELECT seq, status FROM convo_message`
+      assert.deepStrictEqual(rows, [{ seq: 1, status: "aborted" }])
+      yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 2, 't2', 'human', 'interrupted', '{}')`
+      const failed = yield* Effect.either(
+        sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 3, 't3', 'human', 'bogus', '{}')`
+      )
+      assert.strictEqual(failed._tag, "Left", "the status CHECK survives the table rebuild")
     })
   )
 
@@ -98,7 +124,8 @@ describe("SqlMigrations", () => {
       Effect.gen(function* () {
         const context = yield* build(Databases.postgresFresh({ migrate: false }))
         assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [
-          [1, "convo_init"]
+          [1, "convo_init"],
+          [2, "convo_durable_turns"]
         ])
         assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [])
         const sql = yield* Effect.provide(SqlClient.SqlClient, context)
@@ -106,7 +133,7 @@ describe("SqlMigrations", () => {
           WHERE table_schema = 'public' ORDER BY table_name`
         assert.deepStrictEqual(
           tables.map((t) => t.table_name),
-          ["chat_conversation", "chat_message", "chat_migrations"]
+          ["chat_conversation", "chat_message", "chat_migrations", "chat_pending_turn"]
         )
       })
     )

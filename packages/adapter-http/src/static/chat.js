@@ -189,6 +189,9 @@
     if (message.usage) foot.appendChild(el("span", "convo-usage", formatTokens(message.usage)))
     if (message.status === "aborted") foot.appendChild(el("span", "convo-badge", label("stopped", "stopped")))
     if (message.status === "error") foot.appendChild(el("span", "convo-badge", label("failed", "failed")))
+    if (message.status === "interrupted") {
+      foot.appendChild(el("span", "convo-badge", label("interrupted", "interrupted")))
+    }
   }
 
   var setImages = function (message, images) {
@@ -416,6 +419,7 @@
   }
 
   var onTurnEnd = function (event) {
+    if (statusEl.dataset.state === "saving") setStatus("open", label("connected", "Connected"))
     runningTurns.delete(event.turnId)
     updateRunning()
     totals.input += event.usage.inputTokens
@@ -447,6 +451,16 @@
     switch (event.type) {
       case "history":
         return onHistory(event)
+      case "received":
+        // the server stored our message: it is safe, whatever happens next
+        if (event.clientId && outbox.has(event.clientId)) {
+          var sent = outbox.get(event.clientId)
+          sent.message.el.dataset.received = "true"
+          sent.message.el.classList.add("convo-received")
+        }
+        return undefined
+      case "saving":
+        return setStatus("saving", event.message)
       case "turn_start":
         runningTurns.add(event.turnId)
         return updateRunning()

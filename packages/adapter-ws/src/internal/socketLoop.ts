@@ -69,8 +69,14 @@ export const run = (
           Effect.forever
         )
       ),
-      // the stream ends (fails with `None`) when the session closes
-      Effect.catchAll(() => Effect.void),
+      // the stream ends (fails with `None`) when the session closes, or after its last event when
+      // a graceful shutdown ended its turns: then the socket closes with 1001
+      Effect.catchAll(() =>
+        Effect.raceFirst(
+          session.goingAway.pipe(Effect.zipRight(close(CloseCode.goingAway, "the server is shutting down"))),
+          Effect.sleep("1 second")
+        )
+      ),
       Effect.catchAllCause(failed("sending events")),
       Effect.forkScoped
     )

@@ -8,12 +8,14 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type {
+  AcceptResult,
   AppendResult,
   Conversation,
   ConversationId,
   ConversationPage,
   HistoryPage,
   MessageRow,
+  PendingTurn,
   Service
 } from "../ConversationStore.js"
 import { ConversationNotFound } from "../ConversationStore.js"
@@ -28,6 +30,13 @@ interface ConversationRecord {
   lastSeq: number
   readonly createdAt: number
   updatedAt: number
+}
+
+interface PendingRecord {
+  readonly turn: Store.PreparedPending
+  readonly acceptedAt: number
+  draft: string | null
+  checkpointedAt: number | null
 }
 
 interface MessageRecord {
@@ -49,6 +58,9 @@ export interface MemoryStore {
 export const make = (codec: MessageCodec.Service): MemoryStore => {
   const conversations = new Map<ConversationId, ConversationRecord>()
   const messages = new Map<ConversationId, Array<MessageRecord>>()
+  /** Pending turns in acceptance order, keyed by conversation and turn id. */
+  const pendingTurns = new Map<string, PendingRecord>()
+  const pendingKey = (conversationId: ConversationId, turnId: string) => `${conversationId}:${turnId}`
   let nextConversationId = 1
   let nextMessageId = 1
 
@@ -136,8 +148,16 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
       const record = conversations.get(prepared.conversationId)
       if (record === undefined)
         return Effect.fail(new ConversationNotFound({ conversationId: prepared.conversationId }))
+      const list = messages.get(record.id) ?? []
+      const wasPending = turn.turnId !== undefined && pendingTurns.delete(pendingKey(record.id, prepared.turnId))
+      if (turn.turnId !== undefined && !wasPending && list.some((m) => m.row.turnId === prepared.turnId)) {
+        return Effect.succeed({
+          turnId: prepared.turnId,
+          rows: list.filter((m) => m.row.turnId === prepared.turnId).map((m) => m.row),
+          duplicate: true
+        })
+      }
       if (prepared.clientIds.length > 0) {
-        const list = messages.get(record.id) ?? []
         const seen = list.find((m) => m.row.clientId !== null && prepared.clientIds.includes(m.row.clientId))
         if (seen !== undefined) {
           return Effect.succeed({
@@ -150,6 +170,70 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
       const rows = store(record, prepared.turnId, prepared.userId, prepared.messages, now)
       return Effect.succeed({ turnId: prepared.turnId, rows, duplicate: false })
     })
+  })
+
+  const accept = Effect.fn("ConversationStore.accept")(function* (turn: Parameters<Service["accept"]>[0]) {
+    const prepared = yield* Store.preparePending(codec, turn)
+    const now = yield* Clock.currentTimeMillis
+    return yield* Effect.suspend((): Effect.Effect<AcceptResult, ConversationNotFound> => {
+      const id = prepared.conversationId
+      if (!conversations.has(id)) return Effect.fail(new ConversationNotFound({ conversationId: id }))
+      const waiting = Array.from(pendingTurns.values()).filter((p) => p.turn.conversationId === id)
+      const clientId = prepared.clientId
+      if (clientId !== null) {
+        const pending = waiting.find((p) => p.turn.clientId === clientId)
+        if (pending !== undefined) return Effect.succeed({ _tag: "Duplicate", turnId: pending.turn.turnId })
+        const stored = (messages.get(id) ?? []).find((m) => m.row.clientId === clientId)
+        if (stored !== undefined) return Effect.succeed({ _tag: "Duplicate", turnId: stored.row.turnId })
+      }
+      const key = pendingKey(id, prepared.turnId)
+      if (pendingTurns.has(key) || (messages.get(id) ?? []).some((m) => m.row.turnId === prepared.turnId)) {
+        return Effect.succeed({ _tag: "Duplicate", turnId: prepared.turnId })
+      }
+      if (waiting.length >= prepared.maxPending) return Effect.succeed({ _tag: "Busy", pending: waiting.length })
+      pendingTurns.set(key, { turn: prepared, acceptedAt: now, draft: null, checkpointedAt: null })
+      return Effect.succeed({ _tag: "Accepted", turnId: prepared.turnId, acceptedAt: new Date(now) })
+    })
+  })
+
+  const checkpoint = Effect.fn("ConversationStore.checkpoint")(function* (
+    conversationId: ConversationId,
+    turnId: string,
+    draft: ReadonlyArray<unknown>
+  ) {
+    yield* Store.checkId("checkpoint", conversationId)
+    const encoded = yield* Store.encodeDraft(codec, draft)
+    const now = yield* Clock.currentTimeMillis
+    const record = pendingTurns.get(pendingKey(conversationId, turnId))
+    if (record === undefined) return false
+    record.draft = encoded
+    record.checkpointedAt = now
+    return true
+  })
+
+  const release = Effect.fn("ConversationStore.release")(function* (conversationId: ConversationId, turnId: string) {
+    yield* Store.checkId("release", conversationId)
+    pendingTurns.delete(pendingKey(conversationId, turnId))
+  })
+
+  const pending = Effect.fn("ConversationStore.pending")(function* (conversationId?: ConversationId) {
+    if (conversationId !== undefined) yield* Store.checkId("pending", conversationId)
+    return Array.from(pendingTurns.values())
+      .filter((p) => conversationId === undefined || p.turn.conversationId === conversationId)
+      .map((p): PendingTurn => {
+        const decoded = Store.decodePending(codec, p.turn.content, p.draft)
+        return {
+          conversationId: p.turn.conversationId,
+          turnId: p.turn.turnId,
+          userId: p.turn.userId,
+          clientId: p.turn.clientId,
+          owner: p.turn.owner,
+          acceptedAt: new Date(p.acceptedAt),
+          checkpointedAt: p.checkpointedAt === null ? null : new Date(p.checkpointedAt),
+          human: decoded.human,
+          draft: decoded.draft
+        }
+      })
   })
 
   const history = Effect.fn("ConversationStore.history")(function* (
@@ -196,6 +280,7 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
     return yield* Effect.suspend(() => {
       if (!conversations.delete(id)) return Effect.fail(new ConversationNotFound({ conversationId: id }))
       messages.delete(id)
+      for (const [key, p] of pendingTurns) if (p.turn.conversationId === id) pendingTurns.delete(key)
       return Effect.void
     })
   })
@@ -217,5 +302,8 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
       })
     )
 
-  return { service: { create, get, list, append, history, clear, delete: remove }, insertRaw }
+  return {
+    service: { create, get, list, append, accept, checkpoint, release, pending, history, clear, delete: remove },
+    insertRaw
+  }
 }

@@ -3,6 +3,7 @@
  * connect, client messages handled in order, turns run one at a time per conversation.
  */
 import type { BaseMessage } from "@langchain/core/messages"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
@@ -24,7 +25,10 @@ import * as PromptTemplate from "../PromptTemplate.js"
 import * as Protocol from "../Protocol.js"
 import * as TurnLock from "../TurnLock.js"
 import { toHistoryMessage } from "./historyView.js"
+import * as Lifecycle from "./lifecycle.js"
 import * as Turn from "./turn.js"
+import * as TurnAccept from "./turnAccept.js"
+import * as TurnRecover from "./turnRecover.js"
 import { validateUserMessage } from "./validate.js"
 
 const resolve = <A>(setting: Setting<A> | undefined, connection: Connection): Effect.Effect<A | undefined> => {
@@ -32,6 +36,9 @@ const resolve = <A>(setting: Setting<A> | undefined, connection: Connection): Ef
   const value = (setting as (connection: Connection) => A | Effect.Effect<A>)(connection)
   return Effect.isEffect(value) ? (value as Effect.Effect<A>) : Effect.succeed(value as A)
 }
+
+/** Ends a session's event stream after everything before it was sent (a graceful shutdown). */
+const goAwayMarker = { type: "pong", id: "convo:going-away" } as Protocol.ServerEvent
 
 const reject = (reason: ConnectionRejected["reason"], detail: string) =>
   Effect.fail(new ConnectionRejected({ reason, detail }))
@@ -106,6 +113,7 @@ export const historyPage = (
 /** @internal */
 export const open = (agent: ChatAgent, connection: Connection) =>
   Effect.gen(function* () {
+    if (Lifecycle.isDraining()) return yield* reject("Unavailable", "the server is shutting down")
     const options = agent.options
     const { hooks, conversation } = yield* authorize(connection)
 
@@ -124,7 +132,9 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       model: spec,
       ...(temperature !== undefined ? { temperature } : {}),
       ...(maxTokens !== undefined ? { maxTokens } : {}),
-      ...(timeout !== undefined ? { timeout } : {})
+      ...(timeout !== undefined ? { timeout } : {}),
+      // the turn retries a failed call itself, within the agent's timeout, and says why it gave up
+      maxRetries: 0
     }
     const baseModel = yield* factory.make(settings).pipe(
       Effect.tapError((error) => Effect.logError("cannot build the chat model", error)),
@@ -176,6 +186,15 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       })
     // subscribe before reading the history, so no turn can end unseen in between
     const startForwarding = yield* follow(connection.lastEventId)
+    const lock = yield* TurnLock.current
+    const store = yield* ConversationStore
+    if (conversation !== null) {
+      // turns a dead process left behind are stored (as `interrupted`) before the history is read
+      yield* TurnRecover.recoverConversation(
+        { store, lock, publishTo: (conversationId, event) => Effect.asVoid(bus.publish(conversationId, event)) },
+        conversation.id
+      )
+    }
 
     const history: ReadonlyArray<HistoryEntry> =
       conversation === null
@@ -191,37 +210,53 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     })
     yield* startForwarding
 
-    const lock = yield* TurnLock.current
     const memory: Array<BaseMessage> = []
     const env: Turn.TurnEnv = {
       connection,
       conversation,
       hooks,
+      defaultCompletion: hooks.onConversationComplete === ChatAgentHooks.defaults.onConversationComplete,
       model,
       tools: new Map(tools.map((tool) => [tool.name, tool])),
       systemPrompt: template === undefined ? null : PromptTemplate.render(template, context),
       timeout: timeout === undefined ? null : Duration.decode(timeout),
       maxToolRounds: options.maxToolRounds ?? 8,
       toolAttempts: options.toolAttempts ?? 2,
+      modelAttempts: options.modelAttempts ?? 3,
+      checkpointInterval:
+        options.checkpointInterval === null ? null : Duration.decode(options.checkpointInterval ?? "1 second"),
+      saveWindow: Duration.decode(options.saveWindow ?? "60 seconds"),
+      maxQueued: options.maxQueuedMessages ?? 8,
+      store,
+      lock,
       emit: (event) =>
         conversation === null ? Effect.sync(() => emit(event)) : Effect.asVoid(bus.publish(conversation.id, event)),
+      publishTo: (conversationId, event) => Effect.asVoid(bus.publish(conversationId, event)),
       reply: (event) => Effect.sync(() => emit(event)),
       memory
     }
-    const store = yield* ConversationStore
 
-    // user messages run one after another; `stop` interrupts the running turn
-    const inbox = yield* Effect.acquireRelease(Queue.unbounded<Turn.TurnInput>(), Queue.shutdown)
+    // user messages run one after another; `stop` ends the running turn and the ones queued behind it
+    const inbox: Array<Turn.Accepted> = []
+    const wake = yield* Queue.unbounded<void>()
     const pending = yield* SubscriptionRef.make(0)
     let running: Fiber.RuntimeFiber<void> | undefined
     const seenClientIds = new Set<string>()
-    const runOne = (input: Turn.TurnInput) => {
-      const turn = Turn.run(env, input).pipe(Effect.provideService(ConversationStore, store))
-      return conversation === null ? turn : lock.withLock(conversation.id)(turn)
-    }
-    yield* Queue.take(inbox).pipe(
-      Effect.flatMap((input) =>
-        Effect.fork(runOne(input)).pipe(
+    const cancelQueued = Effect.suspend(() => {
+      const queued = inbox.splice(0, inbox.length)
+      return Effect.forEach(
+        queued,
+        (accepted) => Turn.cancel(env, accepted).pipe(Effect.zipRight(SubscriptionRef.update(pending, (n) => n - 1))),
+        { discard: true }
+      )
+    })
+    // a closing session ends what it still has queued (stored as `aborted`), after its running turn
+    yield* Effect.addFinalizer(() => cancelQueued)
+    yield* Queue.take(wake).pipe(
+      Effect.flatMap(() => {
+        const accepted = inbox.shift()
+        if (accepted === undefined) return Effect.void
+        return Effect.fork(Turn.run(env, accepted)).pipe(
           Effect.tap((fiber) => Effect.sync(() => (running = fiber))),
           // a closing session interrupts the turn and waits for it to store itself as `aborted`
           Effect.flatMap((fiber) => Fiber.await(fiber).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))),
@@ -231,19 +266,25 @@ export const open = (agent: ChatAgent, connection: Connection) =>
             )
           )
         )
-      ),
+      }),
       Effect.forever,
       Effect.forkScoped
     )
-    const enqueue = (input: Turn.TurnInput) =>
-      SubscriptionRef.update(pending, (n) => n + 1).pipe(Effect.zipRight(Queue.offer(inbox, input)), Effect.asVoid)
+    const enqueue = (accepted: Turn.Accepted) =>
+      SubscriptionRef.update(pending, (n) => n + 1).pipe(
+        Effect.zipRight(Effect.sync(() => inbox.push(accepted))),
+        Effect.zipRight(Queue.offer(wake, undefined)),
+        Effect.asVoid
+      )
+    const submit = (input: Turn.TurnInput) => TurnAccept.accept(env, input, enqueue)
 
     const send = (message: Protocol.ClientMessage): Effect.Effect<void> => {
       switch (message.type) {
         case "ping":
           return Effect.sync(() => emit(message.id === undefined ? { type: "pong" } : { type: "pong", id: message.id }))
         case "stop":
-          return Effect.suspend(() => (running === undefined ? Effect.void : Fiber.interrupt(running))).pipe(
+          return cancelQueued.pipe(
+            Effect.zipRight(Effect.suspend(() => (running === undefined ? Effect.void : Fiber.interrupt(running)))),
             Effect.asVoid
           )
         case "load_history":
@@ -265,20 +306,30 @@ export const open = (agent: ChatAgent, connection: Connection) =>
           if (message.clientId !== undefined) {
             if (seenClientIds.has(message.clientId)) return Effect.void
             seenClientIds.add(message.clientId)
+            if (seenClientIds.size > 10_000) seenClientIds.delete(seenClientIds.values().next().value!)
           }
-          return enqueue({ text: message.text, images: message.images ?? [], clientId: message.clientId ?? null })
+          return submit({ text: message.text, images: message.images ?? [], clientId: message.clientId ?? null })
         }
       }
     }
 
+    const goingAway = yield* Deferred.make<void>()
+    const live: Lifecycle.LiveSession = {
+      cancelQueued,
+      running: () => running,
+      goAway: Effect.sync(() => emit(goAwayMarker)).pipe(Effect.zipRight(Deferred.succeed(goingAway, undefined)))
+    }
+    yield* Effect.acquireRelease(Lifecycle.register(live), () => Lifecycle.unregister(live))
+
     if (history.length === 0 && firstMessage !== undefined && firstMessage.trim().length > 0) {
-      yield* enqueue({ text: PromptTemplate.render(firstMessage, context), images: [], clientId: null })
+      yield* submit({ text: PromptTemplate.render(firstMessage, context), images: [], clientId: null })
     }
 
     const session: Session = {
       connection,
       conversation,
-      events: Stream.fromQueue(events),
+      events: Stream.fromQueue(events).pipe(Stream.takeWhile((event) => event !== goAwayMarker)),
+      goingAway: Deferred.await(goingAway),
       send,
       receive: (frame) =>
         Either.match(Protocol.decodeClientFrame(frame), {

@@ -19,6 +19,10 @@ export interface TableNames {
   readonly conversationOwnerIndex: string
   readonly messageSeqKey: string
   readonly messageClientKey: string
+  readonly messageTurnIndex: string
+  readonly pendingTurn: string
+  readonly pendingTurnKey: string
+  readonly pendingClientKey: string
 }
 
 /** @internal */
@@ -28,7 +32,11 @@ export const tableNames = (prefix: string = defaultPrefix): TableNames => ({
   migrations: `${prefix}migrations`,
   conversationOwnerIndex: `${prefix}conversation_owner_idx`,
   messageSeqKey: `${prefix}message_seq_key`,
-  messageClientKey: `${prefix}message_client_id_key`
+  messageClientKey: `${prefix}message_client_id_key`,
+  messageTurnIndex: `${prefix}message_turn_idx`,
+  pendingTurn: `${prefix}pending_turn`,
+  pendingTurnKey: `${prefix}pending_turn_turn_id_key`,
+  pendingClientKey: `${prefix}pending_turn_client_id_key`
 })
 
 /**
@@ -43,46 +51,127 @@ export const quoteIdentifier = (name: string): string =>
 /** The current time as ISO-8601 text with milliseconds, in SQLite. @internal */
 export const sqliteNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
-/** @internal */
-export const statements = (dialect: Dialect, prefix: string = defaultPrefix): ReadonlyArray<string> => {
-  const names = tableNames(prefix)
-  const q = quoteIdentifier
-  const conversation = q(names.conversation)
-  const message = q(names.message)
+/** The message statuses a row may hold (the CHECK constraint of each schema version). */
+const statusCheck = (statuses: ReadonlyArray<string>): string =>
+  `CHECK (status IN (${statuses.map((status) => `'${status}'`).join(", ")}))`
+
+interface Types {
+  readonly id: string
+  readonly text: string
+  readonly integer: string
+  readonly json: string
+  readonly timestamp: string
+  readonly emptyObject: string
+  readonly reference: string
+}
+
+const types = (dialect: Dialect): Types => {
   const pg = dialect === "pg"
-  const id = pg ? "bigserial PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
-  const text = pg ? "text" : "TEXT"
-  const integer = pg ? "integer" : "INTEGER"
-  const json = pg ? "jsonb" : "TEXT"
-  const timestamp = pg ? "timestamptz NOT NULL DEFAULT now()" : `TEXT NOT NULL DEFAULT (${sqliteNow})`
-  const emptyObject = pg ? "'{}'::jsonb" : "'{}'"
-  const reference = pg ? "bigint" : "INTEGER"
-  return [
-    `CREATE TABLE ${conversation} (
-  id ${id},
-  user_id ${text} NULL,
-  title ${text} NULL,
-  metadata ${json} NOT NULL DEFAULT ${emptyObject},
-  last_seq ${integer} NOT NULL DEFAULT 0,
-  created_at ${timestamp},
-  updated_at ${timestamp}
-)`,
-    `CREATE INDEX ${q(names.conversationOwnerIndex)} ON ${conversation} (user_id, id)`,
-    `CREATE TABLE ${message} (
-  id ${id},
-  conversation_id ${reference} NOT NULL REFERENCES ${conversation} (id) ON DELETE CASCADE,
-  seq ${integer} NOT NULL,
-  turn_id ${text} NOT NULL,
-  user_id ${text} NULL,
-  client_id ${text} NULL,
-  kind ${text} NOT NULL,
-  status ${text} NOT NULL CHECK (status IN ('complete', 'aborted', 'error')),
-  content ${json} NOT NULL,
-  input_tokens ${integer} NULL,
-  output_tokens ${integer} NULL,
-  created_at ${timestamp},
+  return {
+    id: pg ? "bigserial PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT",
+    text: pg ? "text" : "TEXT",
+    integer: pg ? "integer" : "INTEGER",
+    json: pg ? "jsonb" : "TEXT",
+    timestamp: pg ? "timestamptz NOT NULL DEFAULT now()" : `TEXT NOT NULL DEFAULT (${sqliteNow})`,
+    emptyObject: pg ? "'{}'::jsonb" : "'{}'",
+    reference: pg ? "bigint" : "INTEGER"
+  }
+}
+
+const messageTable = (dialect: Dialect, names: TableNames, table: string, statuses: ReadonlyArray<string>): string => {
+  const q = quoteIdentifier
+  const t = types(dialect)
+  return `CREATE TABLE ${q(table)} (
+  id ${t.id},
+  conversation_id ${t.reference} NOT NULL REFERENCES ${q(names.conversation)} (id) ON DELETE CASCADE,
+  seq ${t.integer} NOT NULL,
+  turn_id ${t.text} NOT NULL,
+  user_id ${t.text} NULL,
+  client_id ${t.text} NULL,
+  kind ${t.text} NOT NULL,
+  status ${t.text} NOT NULL ${statusCheck(statuses)},
+  content ${t.json} NOT NULL,
+  input_tokens ${t.integer} NULL,
+  output_tokens ${t.integer} NULL,
+  created_at ${t.timestamp},
   CONSTRAINT ${q(names.messageSeqKey)} UNIQUE (conversation_id, seq),
   CONSTRAINT ${q(names.messageClientKey)} UNIQUE (conversation_id, client_id)
 )`
+}
+
+const initial = (dialect: Dialect, names: TableNames): ReadonlyArray<string> => {
+  const q = quoteIdentifier
+  const t = types(dialect)
+  const conversation = q(names.conversation)
+  return [
+    `CREATE TABLE ${conversation} (
+  id ${t.id},
+  user_id ${t.text} NULL,
+  title ${t.text} NULL,
+  metadata ${t.json} NOT NULL DEFAULT ${t.emptyObject},
+  last_seq ${t.integer} NOT NULL DEFAULT 0,
+  created_at ${t.timestamp},
+  updated_at ${t.timestamp}
+)`,
+    `CREATE INDEX ${q(names.conversationOwnerIndex)} ON ${conversation} (user_id, id)`,
+    messageTable(dialect, names, names.message, ["complete", "aborted", "error"])
   ]
 }
+
+/**
+ * Durable turns: the status `interrupted` (a turn whose process died), an index on a message's
+ * turn, and the table of turns written ahead (accepted, not yet in the history).
+ */
+const durableTurns = (dialect: Dialect, names: TableNames): ReadonlyArray<string> => {
+  const q = quoteIdentifier
+  const t = types(dialect)
+  const message = q(names.message)
+  const statuses = ["complete", "aborted", "error", "interrupted"]
+  const status =
+    dialect === "pg"
+      ? [
+          `ALTER TABLE ${message} DROP CONSTRAINT IF EXISTS ${q(`${names.message}_status_check`)}`,
+          `ALTER TABLE ${message} ADD CONSTRAINT ${q(`${names.message}_status_check`)} ${statusCheck(statuses)}`
+        ]
+      : // SQLite cannot alter a CHECK constraint: the table is rebuilt with the new one
+        [
+          messageTable(dialect, names, `${names.message}_new`, statuses),
+          `INSERT INTO ${q(`${names.message}_new`)} SELECT id, conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens, created_at FROM ${message}`,
+          `DROP TABLE ${message}`,
+          `ALTER TABLE ${q(`${names.message}_new`)} RENAME TO ${message}`
+        ]
+  return [
+    ...status,
+    `CREATE INDEX ${q(names.messageTurnIndex)} ON ${message} (conversation_id, turn_id)`,
+    `CREATE TABLE ${q(names.pendingTurn)} (
+  id ${t.id},
+  conversation_id ${t.reference} NOT NULL REFERENCES ${q(names.conversation)} (id) ON DELETE CASCADE,
+  turn_id ${t.text} NOT NULL,
+  user_id ${t.text} NULL,
+  client_id ${t.text} NULL,
+  owner ${t.text} NOT NULL,
+  content ${t.json} NOT NULL,
+  draft ${t.text} NULL,
+  checkpointed_at ${dialect === "pg" ? "timestamptz" : "TEXT"} NULL,
+  created_at ${t.timestamp},
+  CONSTRAINT ${q(names.pendingTurnKey)} UNIQUE (conversation_id, turn_id),
+  CONSTRAINT ${q(names.pendingClientKey)} UNIQUE (conversation_id, client_id)
+)`
+  ]
+}
+
+/** The schema's migrations, in order, each as plain statements. @internal */
+export const migrations = (
+  dialect: Dialect,
+  prefix: string = defaultPrefix
+): ReadonlyArray<readonly [name: string, statements: ReadonlyArray<string>]> => {
+  const names = tableNames(prefix)
+  return [
+    ["0001_convo_init", initial(dialect, names)],
+    ["0002_convo_durable_turns", durableTurns(dialect, names)]
+  ]
+}
+
+/** Every statement of the schema, in order. @internal */
+export const statements = (dialect: Dialect, prefix: string = defaultPrefix): ReadonlyArray<string> =>
+  migrations(dialect, prefix).flatMap(([, statements]) => statements)

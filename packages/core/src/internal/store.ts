@@ -17,6 +17,7 @@ import type {
   MessageRow,
   MessageStatus,
   NewConversation,
+  NewPendingTurn,
   NewTurn
 } from "../ConversationStore.js"
 import { StoreError } from "../ConversationStore.js"
@@ -188,7 +189,7 @@ export interface PreparedTurn {
   readonly clientIds: ReadonlyArray<string>
 }
 
-const statuses: ReadonlyArray<MessageStatus> = ["complete", "aborted", "error"]
+const statuses: ReadonlyArray<MessageStatus> = ["complete", "aborted", "error", "interrupted"]
 const kinds: ReadonlyArray<MessageKind> = ["human", "ai", "system", "tool", "function", "data", "unknown"]
 
 const tokenCount = (u: unknown): number | null =>
@@ -348,6 +349,108 @@ export const jsonbProblem = (text: string): string | undefined => {
   return /(^|[^\\])(\\\\)*\\u0000/.test(text)
     ? "the value holds a NUL character (\\u0000), which a PostgreSQL jsonb column cannot store"
     : undefined
+}
+
+/** A validated pending turn, its human message encoded. @internal */
+export interface PreparedPending {
+  readonly conversationId: ConversationId
+  readonly userId: string | null
+  readonly turnId: string
+  readonly clientId: string | null
+  readonly owner: string
+  readonly content: string
+  readonly maxPending: number
+}
+
+/** @internal */
+export const preparePending = (
+  codec: MessageCodec.Service,
+  turn: NewPendingTurn
+): Effect.Effect<PreparedPending, StoreError> =>
+  Effect.gen(function* () {
+    const operation = "accept"
+    if (!isObject(turn)) return yield* invalidInput(operation, "turn must be an object")
+    const conversationId = yield* checkId(operation, turn.conversationId)
+    const userId = optionalNullableString(operation, "userId", turn.userId)
+    if (Either.isLeft(userId)) return yield* userId.left
+    if (typeof turn.turnId !== "string" || turn.turnId.length === 0) {
+      return yield* invalidInput(operation, `turnId must be a non-empty string, got ${describe(turn.turnId)}`)
+    }
+    if (typeof turn.owner !== "string" || turn.owner.length === 0) {
+      return yield* invalidInput(operation, `owner must be a non-empty string, got ${describe(turn.owner)}`)
+    }
+    const clientId = turn.clientId ?? null
+    if (clientId !== null && (typeof clientId !== "string" || clientId.length === 0)) {
+      return yield* invalidInput(operation, `clientId must be a non-empty string, got ${describe(clientId)}`)
+    }
+    if (turn.maxPending !== undefined && !isPositiveInt(turn.maxPending)) {
+      return yield* invalidInput(operation, `maxPending must be a positive integer, got ${describe(turn.maxPending)}`)
+    }
+    const content = yield* encodeOne(codec, operation, turn.value)
+    return {
+      conversationId,
+      userId: userId.right,
+      turnId: turn.turnId,
+      clientId,
+      owner: turn.owner,
+      content,
+      maxPending: turn.maxPending ?? 2_147_483_647
+    }
+  })
+
+/** Encodes a checkpoint: the turn's messages so far as one JSON array of tagged values. @internal */
+export const encodeDraft = (
+  codec: MessageCodec.Service,
+  draft: ReadonlyArray<unknown>
+): Effect.Effect<string, StoreError> =>
+  Effect.gen(function* () {
+    if (!Array.isArray(draft)) return yield* invalidInput("checkpoint", "draft must be an array")
+    const parts: Array<string> = []
+    for (const value of draft) parts.push(yield* encodeOne(codec, "checkpoint", value))
+    return `[${parts.join(",")}]`
+  })
+
+const encodeOne = (codec: MessageCodec.Service, operation: string, value: unknown): Effect.Effect<string, StoreError> => {
+  let content: Either.Either<string, MessageCodec.CodecError>
+  try {
+    content = codec.encodeStringEither(value)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+  return Either.isLeft(content)
+    ? Effect.fail(new StoreError({ reason: "Encode", operation, detail: content.left.message, cause: content.left }))
+    : Effect.succeed(content.right)
+}
+
+/**
+ * Decodes a pending turn's stored human message and draft. A value that no longer decodes (a
+ * codec changed since) is kept as its stored JSON, so recovery still stores something.
+ *
+ * @internal
+ */
+export const decodePending = (
+  codec: MessageCodec.Service,
+  content: string,
+  draft: string | null
+): { readonly human: unknown; readonly draft: ReadonlyArray<unknown> } => {
+  const decode = (raw: string): unknown => {
+    try {
+      const decoded = codec.decodeStringEither(raw)
+      return Either.isRight(decoded) ? decoded.right : parseContent(raw)
+    } catch {
+      return parseContent(raw)
+    }
+  }
+  let parts: ReadonlyArray<unknown> = []
+  if (draft !== null) {
+    try {
+      const parsed: unknown = JSON.parse(draft)
+      if (Array.isArray(parsed)) parts = parsed.map((value) => decode(JSON.stringify(value)))
+    } catch {
+      parts = []
+    }
+  }
+  return { human: decode(content), draft: parts }
 }
 
 /** A fresh turn id. @internal */

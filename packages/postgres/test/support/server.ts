@@ -7,7 +7,7 @@
  * Environment: `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `CONVO_DATABASE` (required),
  * `CONVO_POOL` (connections, default 4), `CONVO_HEARTBEAT_MS` (default 200), `CONVO_MODEL_TIMEOUT_MS`
  * (default 3000), `CONVO_REPLY_WORDS` (words of the default reply, default 5), `CONVO_MAX_BATCH`
- * (events per INSERT, default 100), `CONVO_IN_PROCESS=1` (core's in-process lock and events instead,
+ * (events per INSERT, default 100), `CONVO_MAX_QUEUED` (the agent's queue bound, default 8), `CONVO_IN_PROCESS=1` (core's in-process lock and events instead,
  * for comparison on one process).
  *
  * The model answers by the user's text: `slow <n> <ms>` streams n words, one every ms; `hang`
@@ -84,7 +84,8 @@ const routes = Routes.make([
 const agent = ChatAgent.make({
   name: "scale",
   model: LlmModels.openAiGpt4oMini,
-  timeout: `${Number(env("CONVO_MODEL_TIMEOUT_MS", "3000"))} millis`
+  timeout: `${Number(env("CONVO_MODEL_TIMEOUT_MS", "3000"))} millis`,
+  maxQueuedMessages: Number(env("CONVO_MAX_QUEUED", "8"))
 })
 const mounts: ReadonlyArray<ChatSocket.Mount<(typeof routes.routes)[number]>> = [{ route: "chat", agent }]
 
