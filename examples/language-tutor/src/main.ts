@@ -15,9 +15,7 @@ import * as App from "./App.js"
 
 const main = Effect.scoped(
   Effect.gen(function* () {
-    yield* Layer.build(
-      Layer.effectDiscard(Effect.flatMap(App.banner, Console.log)).pipe(Layer.provide(App.layer()))
-    )
+    yield* Layer.build(Layer.effectDiscard(Effect.flatMap(App.banner, Console.log)).pipe(Layer.provide(App.layer())))
     // released first on SIGTERM: turns end and clients are told while the server still runs
     yield* Effect.addFinalizer(() => ChatAgent.shutdown({ grace: "10 seconds" }))
     return yield* Effect.never

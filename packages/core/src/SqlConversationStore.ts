@@ -417,15 +417,16 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
           : sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND (client_id = ${clientId} OR turn_id = ${turnId}))`
       const jsonContent = isPg ? sql`${prepared.content}::jsonb` : sql`${prepared.content}`
       // one statement: written only if the conversation exists, the client id is new and the queue has room
-      const inserted = yield* sql`INSERT INTO ${pendingTurns} (conversation_id, turn_id, user_id, client_id, owner, content)
+      const inserted =
+        yield* sql`INSERT INTO ${pendingTurns} (conversation_id, turn_id, user_id, client_id, owner, content)
 SELECT ${conversationId}, ${turnId}, ${prepared.userId}, ${clientId}, ${prepared.owner}, ${jsonContent}
 WHERE EXISTS (SELECT 1 FROM ${conversations} WHERE id = ${conversationId})
 AND ${notStored}
 AND (SELECT count(*) FROM ${pendingTurns} WHERE conversation_id = ${conversationId}) < ${prepared.maxPending}
 ON CONFLICT DO NOTHING RETURNING created_at`.pipe(
-        Effect.retry({ while: isRetryable, schedule: retrySchedule }),
-        Effect.mapError(unavailable("accept"))
-      )
+          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+          Effect.mapError(unavailable("accept"))
+        )
       if (inserted.length > 0) {
         const accepted: AcceptResult = { _tag: "Accepted", turnId, acceptedAt: dateOf(inserted[0]!.created_at) }
         return accepted

@@ -259,10 +259,7 @@ describe.skipIf(!pg)("many server processes on one PostgreSQL", () => {
       // the killed turn is stored once, with what was checkpointed, as interrupted
       const doomedRows = rows.filter((row) => row.turn_id === doomedTurn)
       assert.strictEqual(doomedRows[0]?.client_id, "doomed")
-      assert.deepStrictEqual(
-        doomedRows.map((row) => [row.kind, row.status]).slice(0, 1),
-        [["human", "interrupted"]]
-      )
+      assert.deepStrictEqual(doomedRows.map((row) => [row.kind, row.status]).slice(0, 1), [["human", "interrupted"]])
       for (const row of doomedRows) assert.strictEqual(row.status, "interrupted")
       const after = rows.filter((row) => row.turn_id === rows.find((r) => r.client_id === "after")?.turn_id)
       assert.deepStrictEqual(

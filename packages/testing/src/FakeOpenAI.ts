@@ -106,6 +106,8 @@ export interface Options {
    * last user message, for a fake model in a process of its own). `undefined`: the default.
    */
   readonly replyFor?: ((request: ChatCompletionRequest) => ScriptedReply.ScriptedReply | undefined) | undefined
+  /** The port on 127.0.0.1. Default: a free one. */
+  readonly port?: number | undefined
 }
 
 /**
@@ -366,7 +368,7 @@ export const make = (
       Effect.async<Http.Server>((resume) => {
         const server = Http.createServer(handle)
         server.once("error", (error) => resume(Effect.die(error)))
-        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        server.listen(options.port ?? 0, "127.0.0.1", () => resume(Effect.succeed(server)))
       }),
       (server) =>
         Effect.async<void>((resume) => {

@@ -33,8 +33,7 @@ let draining = false
 export const isDraining = (): boolean => draining
 
 /** @internal */
-export const register = (session: LiveSession): Effect.Effect<void> =>
-  Effect.sync(() => void sessions.add(session))
+export const register = (session: LiveSession): Effect.Effect<void> => Effect.sync(() => void sessions.add(session))
 
 /** @internal */
 export const unregister = (session: LiveSession): Effect.Effect<void> =>
@@ -69,4 +68,7 @@ export const shutdown = (options: ShutdownOptions = {}): Effect.Effect<void> =>
       )
     }
     yield* Effect.forEach(all(), (session) => session.goAway, { discard: true })
+    // the transports close their connections (1001) and the sessions end: wait for that, briefly
+    const closing = Date.now()
+    while (sessions.size > 0 && Date.now() - closing < 2_000) yield* Effect.sleep("10 millis")
   }).pipe(Effect.uninterruptible, Effect.withSpan("ChatAgent.shutdown"))

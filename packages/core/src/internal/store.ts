@@ -410,7 +410,11 @@ export const encodeDraft = (
     return `[${parts.join(",")}]`
   })
 
-const encodeOne = (codec: MessageCodec.Service, operation: string, value: unknown): Effect.Effect<string, StoreError> => {
+const encodeOne = (
+  codec: MessageCodec.Service,
+  operation: string,
+  value: unknown
+): Effect.Effect<string, StoreError> => {
   let content: Either.Either<string, MessageCodec.CodecError>
   try {
     content = codec.encodeStringEither(value)

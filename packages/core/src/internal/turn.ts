@@ -19,7 +19,10 @@ import * as FiberId from "effect/FiberId"
 import {
   type ConversationId,
   type Conversation,
-  type HistoryEntry, type Service as Store, ConversationStore } from "../ConversationStore.js"
+  type HistoryEntry,
+  type Service as Store,
+  ConversationStore
+} from "../ConversationStore.js"
 import type * as Protocol from "../Protocol.js"
 import type * as TurnLock from "../TurnLock.js"
 import * as TurnFinish from "./turnFinish.js"

@@ -53,7 +53,12 @@ const failureEvent = (env: TurnEnv, turnId: string, exit: Exit.Exit<void, TurnFa
         })
       default:
         yield* Effect.logError("turn failed", Cause.pretty(exit.cause))
-        return yield* env.emit({ type: "error", code: "model_error", message: "The model call failed: internal error", turnId })
+        return yield* env.emit({
+          type: "error",
+          code: "model_error",
+          message: "The model call failed: internal error",
+          turnId
+        })
     }
   })
 
@@ -80,12 +85,15 @@ const store = (env: TurnEnv, accepted: Accepted, state: TurnState, status: Messa
       isOutage(error) && !told
         ? Effect.sync(() => (told = true)).pipe(
             Effect.zipRight(Effect.logWarning("the store is unreachable; retrying the turn's save", error)),
+            // told in the background: with the database down, a publish may wait for it too
             Effect.zipRight(
-              env.emit({
-                type: "saving",
-                turnId: accepted.turnId,
-                message: "The database is unreachable; the reply will be saved when it is back."
-              })
+              Effect.forkDaemon(
+                env.emit({
+                  type: "saving",
+                  turnId: accepted.turnId,
+                  message: "The database is unreachable; the reply will be saved when it is back."
+                })
+              )
             )
           )
         : Effect.void

@@ -88,7 +88,8 @@ export const errorText = (cause: unknown): string => {
 
 const statusOf = (cause: unknown): number | undefined => {
   if (typeof cause !== "object" || cause === null) return undefined
-  const status = (cause as { status?: unknown }).status ?? (cause as { response?: { status?: unknown } }).response?.status
+  const status =
+    (cause as { status?: unknown }).status ?? (cause as { response?: { status?: unknown } }).response?.status
   return typeof status === "number" ? status : undefined
 }
 

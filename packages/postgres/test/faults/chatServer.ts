@@ -7,7 +7,7 @@
  *
  * Settings: `CONVO_TIMEOUT_MS` (default 1500), `CONVO_CHECKPOINT_MS` (default 100),
  * `CONVO_SAVE_WINDOW_MS` (default 60000), `CONVO_GRACE_MS` (default 300), `CONVO_MAX_QUEUED`
- * (default 8), `PGHOST`, `PGPORT`.
+ * (default 8), `CONVO_PUBLISH_TIMEOUT_MS` (PostgreSQL events, default 10000), `PGHOST`, `PGPORT`.
  *
  * Route: `/ws/chat/:conversation_pk/` (anonymous users; conversations without an owner).
  */
@@ -29,6 +29,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as PgConversationEvents from "../../src/PgConversationEvents.js"
+import * as PgMigrations from "../../src/PgMigrations.js"
 import * as PgTurnLock from "../../src/PgTurnLock.js"
 
 const env = (name: string, fallback: string): string => process.env[name] ?? fallback
@@ -61,11 +62,19 @@ const Sql: Layer.Layer<SqlClient.SqlClient, unknown> =
 const Multi: Layer.Layer<never, unknown> =
   sqlite !== undefined
     ? Layer.empty
-    : Layer.mergeAll(PgTurnLock.layer(), PgConversationEvents.layer({ heartbeat: "200 millis" })).pipe(
-        Layer.provide(Pg)
-      )
+    : Layer.mergeAll(
+        PgTurnLock.layer(),
+        PgConversationEvents.layer({
+          heartbeat: "200 millis",
+          publishTimeout: millis("CONVO_PUBLISH_TIMEOUT_MS", 10_000)
+        })
+      ).pipe(Layer.provide(Pg))
+const migrate = Effect.zipRight(
+  SqlMigrations.run(),
+  sqlite !== undefined ? Effect.void : PgMigrations.run().pipe(Effect.provide(Pg))
+)
 const Store = SqlConversationStore.layer().pipe(
-  Layer.provideMerge(Layer.effectDiscard(SqlMigrations.run()).pipe(Layer.provide(NodeContext.layer))),
+  Layer.provideMerge(Layer.effectDiscard(migrate).pipe(Layer.provide(NodeContext.layer))),
   Layer.provide(MessageCodec.layer)
 )
 

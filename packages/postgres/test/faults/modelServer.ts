@@ -4,7 +4,8 @@
  * then one `REQUEST <json>` line per chat request: the texts of its messages.
  *
  * `slow <n> <ms>`: n words, one every ms. `hang`: never sends headers. `status <code>`: an HTTP
- * error. Anything else: three words at once.
+ * error. `cut <n>`: n words, then the connection is cut. Anything else: three words at once.
+ * `CONVO_MODEL_PORT`: listen there (a restarted model keeps its address).
  */
 import * as FakeOpenAI from "@convo/testing/FakeOpenAI"
 import * as ScriptedReply from "@convo/testing/ScriptedReply"
@@ -22,6 +23,13 @@ const replyFor = (request: FakeOpenAI.ChatCompletionRequest): ScriptedReply.Scri
       { chunkDelay: `${Number(slow[2])} millis` }
     )
   }
+  const cut = /^cut (\d+)/.exec(last)
+  if (cut !== null) {
+    return ScriptedReply.streamError(
+      Array.from({ length: Number(cut[1]) }, (_, i) => `c${i} `),
+      { chunkDelay: "20 millis" }
+    )
+  }
   if (last.startsWith("hang")) return ScriptedReply.text(["never"], { firstByteDelay: "10 minutes" })
   const status = /^status (\d+)/.exec(last)
   if (status !== null) return ScriptedReply.httpError(Number(status[1]), { message: `scripted ${status[1]}` })
@@ -31,7 +39,8 @@ const replyFor = (request: FakeOpenAI.ChatCompletionRequest): ScriptedReply.Scri
 Effect.runFork(
   Effect.scoped(
     Effect.gen(function* () {
-      const fake = yield* FakeOpenAI.make({ replyFor })
+      const port = process.env["CONVO_MODEL_PORT"]
+      const fake = yield* FakeOpenAI.make({ replyFor, ...(port === undefined ? {} : { port: Number(port) }) })
       process.stdout.write(`PORT ${new URL(fake.baseURL).port} PID ${process.pid}\n`)
       return yield* Effect.never
     })

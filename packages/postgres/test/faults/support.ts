@@ -72,8 +72,9 @@ export const start = (script: string, env: Record<string, string>): Effect.Effec
       })
   ).pipe(Effect.map(({ proc }) => proc))
 
-/** The fake model process. */
+/** The fake model process; on `port` when given (to restart it at the same address). */
 export const model = start("./modelServer.ts", {})
+export const modelOn = (port: number) => start("./modelServer.ts", { CONVO_MODEL_PORT: String(port) })
 
 /** The texts of every request the model process got, in order. */
 export const modelRequests = (proc: Proc): ReadonlyArray<ReadonlyArray<string>> =>
@@ -160,7 +161,10 @@ export const connect = (port: number, conversationId: number): Effect.Effect<Cli
         if (closeCode !== undefined) return resume(Effect.succeed(closeCode))
         ws.once("close", (code) => resume(Effect.succeed(code)))
       }).pipe(
-        Effect.timeoutFail({ duration: patience, onTimeout: () => new TestError({ message: "the socket never closed" }) })
+        Effect.timeoutFail({
+          duration: patience,
+          onTimeout: () => new TestError({ message: "the socket never closed" })
+        })
       ),
       drop: () => ws.terminate()
     }

@@ -161,6 +161,8 @@ export const connect = (url: string): Effect.Effect<Client, TestError, Scope.Sco
 export interface Cluster {
   readonly port: number
   readonly restart: () => void
+  readonly stop: () => void
+  readonly start: () => void
 }
 
 const postgresBin = (): string | undefined => {
@@ -216,7 +218,18 @@ export const privateCluster: Effect.Effect<Cluster, TestError, Scope.Scope> = Ef
       const ctl = (...args: ReadonlyArray<string>) =>
         asPostgres(`${bin}/pg_ctl`, ["-D", data, "-o", options, "-l", Path.join(dir, "log"), "-w", ...args])
       ctl("start")
-      return { dir, data, bin, ctl, cluster: { port, restart: () => void ctl("-m", "fast", "restart") } }
+      return {
+        dir,
+        data,
+        bin,
+        ctl,
+        cluster: {
+          port,
+          restart: () => void ctl("-m", "fast", "restart"),
+          stop: () => void ctl("-m", "fast", "stop"),
+          start: () => void ctl("start")
+        }
+      }
     },
     catch: (error) => new TestError({ message: `cannot make a private cluster: ${String(error)}` })
   }),
