@@ -5,6 +5,7 @@
  * `main.ts` launches it; the tests start it on port 0 against a fresh database.
  */
 import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
+import * as ChatSocketNode from "@convo/adapter-ws/ChatSocketNode"
 import * as NodeChatPage from "@convo/adapter-http/NodeChatPage"
 import * as Authenticator from "@convo/core/Authenticator"
 import * as LlmModels from "@convo/core/LlmModels"
@@ -123,6 +124,8 @@ const server = Layer.unwrapEffect(
     const config = yield* AppConfig
     const app = (yield* router).pipe(Effect.catchTag("RouteNotFound", () => notFound))
     return HttpServer.serve(app).pipe(
+      // the chat socket's frame limit, enforced while a frame arrives (not after buffering it)
+      Layer.provide(ChatSocketNode.layerReceiveLimit),
       Layer.provideMerge(
         NodeHttpServer.layer(() => NodeHttp.createServer(), { port: config.port, host: config.host }).pipe(
           Layer.mapError(

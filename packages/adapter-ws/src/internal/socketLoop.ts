@@ -20,6 +20,13 @@ import * as Stream from "effect/Stream"
 import * as CloseCode from "../CloseCode.js"
 import { classify, type Inbound } from "./frames.js"
 
+/**
+ * The receive limit of a refused socket, which is closed at once: enough for a client's close frame.
+ *
+ * @internal
+ */
+export const refusedFrameBytes = 1024
+
 /** @internal */
 export interface LoopOptions {
   readonly maxFrameBytes: number
