@@ -61,7 +61,11 @@ export interface Limits {
   readonly maxImages: number
   /** Maximum decoded bytes of one image. Default 5 MiB. */
   readonly maxImageBytes: number
-  /** Accepted image media types. Default png, jpeg, gif, webp. */
+  /**
+   * Accepted image media types. Default png, jpeg, gif, webp. An image's decoded bytes must start
+   * with its type's signature (known for png, jpeg, gif, webp, bmp, tiff, avif, heic; any other
+   * type is refused as `invalid_image`).
+   */
   readonly imageTypes: ReadonlyArray<string>
 }
 
