@@ -269,7 +269,8 @@ export const history: (
 
 /**
  * Clears the connection's conversation (S4) after the access checks. Refused (`NotFound`) for a
- * connection without a conversation.
+ * connection without a conversation. In a conversation without an owner, where each user sees only
+ * their own messages, only the connection's user's messages are removed.
  *
  * @since 0.1.0
  * @category access
@@ -284,7 +285,10 @@ export const clear: (
       return yield* new ConnectionRejected({ reason: "NotFound", detail: "this connection has no conversation" })
     }
     const store = yield* ConversationStoreTag
-    yield* store.clear(conversation.id)
+    yield* store.clear(
+      conversation.id,
+      conversation.userId === null ? { userId: connection.user?.id ?? null } : undefined
+    )
   }
 )
 

@@ -269,8 +269,14 @@ export interface Service {
   /** Appends the messages of one turn in one transaction with one multi-row INSERT. */
   readonly append: (turn: NewTurn) => Effect.Effect<AppendResult, ConversationStoreError>
   readonly history: (id: ConversationId, query?: HistoryQuery) => Effect.Effect<HistoryPage, ConversationStoreError>
-  /** Removes every message of the conversation and nothing else (S4). `seq` is never reused. */
-  readonly clear: (id: ConversationId) => Effect.Effect<void, ConversationStoreError>
+  /**
+   * Removes every message of the conversation and nothing else (S4). `seq` is never reused. With
+   * `userId` (a string or `null`), removes only that user's messages, as `HistoryQuery` filters them.
+   */
+  readonly clear: (
+    id: ConversationId,
+    options?: { readonly userId?: string | null | undefined }
+  ) => Effect.Effect<void, ConversationStoreError>
   /** Deletes the conversation and, by cascade, its messages. */
   readonly delete: (id: ConversationId) => Effect.Effect<void, ConversationStoreError>
 }
