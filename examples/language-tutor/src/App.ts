@@ -59,16 +59,22 @@ export const chatModelLayer = (config: Settings, options?: Options): Layer.Layer
 }
 
 // #region authenticator
-/** The user of a request is the user of its session cookie: the same for pages and the chat socket (S19). */
-export const authenticator: Layer.Layer<Authenticator.Authenticator, never, Sessions> = Authenticator.layer((request) =>
-  Effect.gen(function* () {
-    const token = request.cookies[cookieName]
-    if (token === undefined) return null
-    const session = yield* (yield* Sessions).get(token)
-    if (Option.isNone(session) || session.value.user === null) return null
-    const user = session.value.user
-    return { id: String(user.id), name: user.username, isStaff: user.isStaff }
-  })
+/**
+ * The user of a request is the user of its session cookie: the same for pages and the chat socket
+ * (S19). An open chat socket is checked again before each message and every 30 seconds, so it
+ * closes (4401) once its session is logged out or expires.
+ */
+export const authenticator: Layer.Layer<Authenticator.Authenticator, never, Sessions> = Authenticator.layer(
+  (request) =>
+    Effect.gen(function* () {
+      const token = request.cookies[cookieName]
+      if (token === undefined) return null
+      const session = yield* (yield* Sessions).get(token)
+      if (Option.isNone(session) || session.value.user === null) return null
+      const user = session.value.user
+      return { id: String(user.id), name: user.username, isStaff: user.isStaff }
+    }),
+  { recheck: "30 seconds" }
 )
 // #endregion
 

@@ -25,7 +25,7 @@
  *
  * @example
  * import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
- * import * as ChatAgent from "@convo/core/ChatAgent"
+import * as ChatAgent from "@convo/core/ChatAgent"
  * import * as LlmModels from "@convo/core/LlmModels"
  * import * as Routes from "@convo/core/Routes"
  * import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -40,6 +40,7 @@
  *
  * @since 0.1.0
  */
+import * as Authenticator from "@convo/core/Authenticator"
 import * as ChatAgent from "@convo/core/ChatAgent"
 import * as Connection from "@convo/core/Connection"
 import * as Handshake from "@convo/core/Handshake"
@@ -207,8 +208,13 @@ export const handler = <R extends Routes.Route>(
           return HttpServerResponse.empty()
         }
         yield* ReceiveLimit.beforeUpgrade(request, maxFrameBytes)
+        const recheck = yield* SocketLoop.recheckOf(
+          yield* Effect.serviceOption(Authenticator.Authenticator),
+          info,
+          opened.right.connection.user
+        )
         const socket = yield* request.upgrade
-        yield* SocketLoop.run(opened.right, socket, { maxFrameBytes })
+        yield* SocketLoop.run(opened.right, socket, { maxFrameBytes, recheck })
         return HttpServerResponse.empty()
       })
     ).pipe(Effect.catchTag("RequestError", () => Effect.succeed(upgradeRequired)))
