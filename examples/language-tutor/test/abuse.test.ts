@@ -1,0 +1,99 @@
+/**
+ * The example app as an attacker tries it, on the real server (port 0, a fresh SQLite database;
+ * PostgreSQL where a race needs it): rooms, redirects, sockets, sessions and log-ins.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { Browser, csrfOf, wsUrlOf } from "./support/Browser.js"
+import { createRoom, signUp } from "./support/Flow.js"
+import * as TestApp from "./support/TestApp.js"
+
+const password = "correct horse battery"
+
+const freshSqlite = Effect.acquireRelease(
+  Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "convo-abuse-"))),
+  (directory) => Effect.sync(() => NodeFs.rmSync(directory, { recursive: true, force: true }))
+).pipe(Effect.map((directory) => ({ DATABASE_URL: `sqlite:${NodePath.join(directory, "convo.sqlite")}` })))
+
+const startSqlite = Effect.flatMap(freshSqlite, (env) => Effect.map(TestApp.start(env), (app) => ({ ...app, env })))
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+describe("rooms: ids are the server's", () => {
+  it.scopedLive("a GET never creates a room; unknown and foreign rooms are the same 404; ids stay small", () =>
+    Effect.gen(function* () {
+      const app = yield* startSqlite
+      const alice = new Browser(app.baseUrl)
+      const bob = new Browser(app.baseUrl)
+      yield* promise(() => signUp(alice, "alice"))
+      yield* promise(() => signUp(bob, "bob"))
+
+      // squatting the largest id: nothing is created, for anyone
+      const squat = yield* promise(() => bob.get("/example/chat/9007199254740991/"))
+      assert.strictEqual(squat.status, 404)
+      assert.strictEqual((yield* promise(() => bob.get("/example/chat/99999999999999999999/"))).status, 404)
+
+      // rooms made by the form get the next ids, and their redirects work
+      const first = yield* promise(() => createRoom(alice))
+      const second = yield* promise(() => createRoom(bob))
+      assert.deepStrictEqual([first, second], ["/example/chat/1/", "/example/chat/2/"])
+      assert.strictEqual((yield* promise(() => alice.get(first))).status, 200)
+      assert.strictEqual((yield* promise(() => bob.get(second))).status, 200)
+
+      // bob cannot tell alice's room from a room that does not exist
+      const foreign = yield* promise(() => bob.get(first))
+      const unknown = yield* promise(() => bob.get("/example/chat/3/"))
+      assert.strictEqual(foreign.status, 404)
+      assert.strictEqual(foreign.body, unknown.body)
+
+      // the index lists each user's rooms once
+      const index = yield* promise(() => alice.get("/"))
+      assert.strictEqual(index.body.split(`href="${first}"`).length - 1, 1)
+      assert.notInclude(index.body, `href="${second}"`)
+    })
+  )
+})
+
+describe("log-in redirects", () => {
+  it.scopedLive("next must be a path of this site that survives the URL parser; nothing else, and never a 500", () =>
+    Effect.gen(function* () {
+      const app = yield* startSqlite
+      const browser = new Browser(app.baseUrl)
+      yield* promise(() => signUp(browser, "alice"))
+      const logInWith = (next: string) =>
+        promise(async () => {
+          await browser.submit("/accounts/profile/", "/accounts/logout/", {})
+          const page = await browser.get(`/accounts/login/?next=${encodeURIComponent(next)}`)
+          assert.strictEqual(page.status, 200)
+          const hidden = /name="next" value="([^"]*)"/.exec(page.body)![1]
+          const posted = await browser.post("/accounts/login/", {
+            csrf_token: csrfOf(page.body),
+            next,
+            username: "alice",
+            password
+          })
+          return { hidden, status: posted.status, location: posted.location }
+        })
+      for (const next of [
+        "/\t/evil.example",
+        "/\\evil.example",
+        "//evil.example",
+        "/\n/x",
+        "/\r\nSet-Cookie: x=1",
+        "/\u3000x",
+        "http://evil.example/",
+        "evil"
+      ]) {
+        const result = yield* logInWith(next)
+        assert.deepStrictEqual(result, { hidden: "/", status: 303, location: "/" }, JSON.stringify(next))
+        // what a browser would make of it stays on this site
+        assert.strictEqual(new URL(result.location!, app.baseUrl).origin, app.baseUrl)
+      }
+      const local = yield* logInWith("/accounts/profile/?tab=1#top")
+      assert.strictEqual(local.location, "/accounts/profile/?tab=1#top")
+    })
+  )
+})
