@@ -9,6 +9,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { Browser, csrfOf, wsUrlOf } from "./support/Browser.js"
 import { createRoom, signUp } from "./support/Flow.js"
+import * as RawSocket from "./support/RawSocket.js"
 import * as TestApp from "./support/TestApp.js"
 
 const password = "correct horse battery"
@@ -94,6 +95,59 @@ describe("log-in redirects", () => {
       }
       const local = yield* logInWith("/accounts/profile/?tab=1#top")
       assert.strictEqual(local.location, "/accounts/profile/?tab=1#top")
+    })
+  )
+})
+
+describe("chat sockets", () => {
+  it.scopedLive(
+    "anonymous sockets announcing 90 MiB frames are closed with 1009 and grow the server by a bounded amount",
+    () =>
+      Effect.gen(function* () {
+        const app = yield* startSqlite
+        const url = `${app.baseUrl.replace("http", "ws")}/ws/example/chat/1/`
+        const MiB = 1024 * 1024
+        const raws = yield* promise(() =>
+          Promise.all(Array.from({ length: 10 }, () => RawSocket.upgrade(url, { Origin: app.baseUrl })))
+        )
+        const before = process.memoryUsage().rss
+        yield* promise(() => Promise.all(raws.map((raw) => RawSocket.stall(raw, 90 * MiB, 16 * MiB))))
+        const grown = process.memoryUsage().rss - before
+        const codes = yield* promise(() => Promise.all(raws.map((raw) => RawSocket.within(raw.closeCode, 10_000, -1))))
+        for (const raw of raws) raw.socket.destroy()
+        // refused (4401) at once, and a frame past the refused socket's tiny limit is cut off (1009)
+        assert.isTrue(
+          codes.every((code) => code === 4401 || code === 1009),
+          JSON.stringify(codes)
+        )
+        assert.isBelow(grown, 64 * MiB, `the server grew by ${Math.round(grown / MiB)} MiB for 160 MiB sent`)
+      })
+  )
+
+  it.scopedLive("a socket does not outlive its session: after log-out the next message closes it with 4401", () =>
+    Effect.gen(function* () {
+      const app = yield* startSqlite
+      const alice = new Browser(app.baseUrl)
+      yield* promise(() => signUp(alice, "alice"))
+      const room = yield* promise(() => createRoom(alice).then((path) => alice.get(path)))
+      const socket = alice.socket(wsUrlOf(room.body))
+      yield* promise(() => socket.turnEnded(1))
+      // log out in another tab
+      assert.strictEqual(
+        (yield* promise(() => alice.submit("/accounts/profile/", "/accounts/logout/", {}))).status,
+        303
+      )
+      socket.send({ type: "user_message", text: "am I still here?", clientId: "after-logout" })
+      const closed = yield* promise(() => socket.closed)
+      assert.strictEqual(closed.code, 4401)
+      assert.strictEqual(socket.ofType("turn_start").length, 1)
+      const rows = yield* promise(() =>
+        TestApp.withDatabase(
+          app.env,
+          (sql) => sql<{ n: number }>`SELECT count(*) AS n FROM convo_message WHERE client_id = 'after-logout'`
+        )
+      )
+      assert.strictEqual(Number(rows[0]!.n), 0)
     })
   )
 })
