@@ -22,7 +22,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as NodeHttp from "node:http"
 import * as AccountsHttp from "./accounts/Http.js"
-import { cookieName, Sessions } from "./accounts/Sessions.js"
+import { cookieName, secureRequest, Sessions } from "./accounts/Sessions.js"
 import { Users } from "./accounts/Users.js"
 import * as AdminHttp from "./admin/Http.js"
 import { AppConfig, type ConfigInvalid, describeDatabase, describeLlm, type Settings } from "./Config.js"
@@ -64,10 +64,11 @@ export const chatModelLayer = (config: Settings, options?: Options): Layer.Layer
  * (S19). An open chat socket is checked again before each message and every 30 seconds, so it
  * closes (4401) once its session is logged out or expires.
  */
-export const authenticator: Layer.Layer<Authenticator.Authenticator, never, Sessions> = Authenticator.layer(
+export const authenticator: Layer.Layer<Authenticator.Authenticator, never, Sessions | AppConfig> = Authenticator.layer(
   (request) =>
     Effect.gen(function* () {
-      const token = request.cookies[cookieName]
+      const { cookieSecure } = yield* AppConfig
+      const token = request.cookies[cookieName(secureRequest(request.headers, { cookieSecure }))]
       if (token === undefined) return null
       const session = yield* (yield* Sessions).get(token)
       if (Option.isNone(session) || session.value.user === null) return null

@@ -151,3 +151,77 @@ describe("chat sockets", () => {
     })
   )
 })
+
+describe("sessions and cookies", () => {
+  it.scopedLive("cookieless GETs of the forms store no session rows; their signed CSRF token still works", () =>
+    Effect.gen(function* () {
+      const app = yield* startSqlite
+      const countSessions = promise(() =>
+        TestApp.withDatabase(app.env, (sql) => sql<{ n: number }>`SELECT count(*) AS n FROM example_session`)
+      ).pipe(Effect.map((rows) => Number(rows[0]!.n)))
+      yield* promise(() =>
+        Promise.all(
+          Array.from({ length: 300 }, (_, i) =>
+            new Browser(app.baseUrl).get(i % 2 === 0 ? "/accounts/signup/" : "/accounts/login/")
+          )
+        )
+      )
+      assert.strictEqual(yield* countSessions, 0)
+
+      // the form still works with the visitor cookie's token, and not with another visitor's
+      const alice = new Browser(app.baseUrl)
+      const mallory = new Browser(app.baseUrl)
+      const malloryToken = csrfOf((yield* promise(() => mallory.get("/accounts/signup/"))).body)
+      yield* promise(() => alice.get("/accounts/signup/"))
+      const forged = yield* promise(() =>
+        alice.post("/accounts/signup/", { csrf_token: malloryToken, username: "alice", password, password2: password })
+      )
+      assert.strictEqual(forged.status, 403)
+      assert.strictEqual((yield* promise(() => signUp(alice, "alice"))).status, 303)
+      assert.strictEqual(yield* countSessions, 1)
+    })
+  )
+
+  it.scopedLive("a Secure session cookie is named __Host-, and only that name is read over https", () =>
+    Effect.gen(function* () {
+      const app = yield* startSqlite
+      const viaProxy = { "x-forwarded-proto": "https" }
+      const browser = new Browser(app.baseUrl)
+      const page = yield* promise(() => browser.request("/accounts/signup/", { headers: viaProxy }))
+      const signedUp = yield* promise(() =>
+        browser.request("/accounts/signup/", {
+          method: "POST",
+          headers: { ...viaProxy, "content-type": "application/x-www-form-urlencoded", origin: browser.origin },
+          body: new URLSearchParams({
+            csrf_token: csrfOf(page.body),
+            username: "alice",
+            password,
+            password2: password
+          }).toString()
+        })
+      )
+      assert.strictEqual(signedUp.status, 303)
+      const line = signedUp.headers.getSetCookie().find((c) => c.includes("convo_session="))!
+      assert.match(line, /^__Host-convo_session=[A-Za-z0-9_-]{43}; /)
+      assert.match(line, /; Secure/)
+      assert.match(line, /; Path=\//)
+      assert.notMatch(line, /Domain=/i)
+      const token = browser.cookies.get("__Host-convo_session")!
+      const profile = (cookie: string, headers: Record<string, string>) =>
+        promise(() =>
+          fetch(`${app.baseUrl}/accounts/profile/`, { headers: { cookie, ...headers }, redirect: "manual" })
+        )
+      assert.strictEqual((yield* profile(`__Host-convo_session=${token}`, viaProxy)).status, 200)
+      // the unprefixed name (which a sibling subdomain could set) is not read on an https site
+      assert.strictEqual((yield* profile(`convo_session=${token}`, viaProxy)).status, 303)
+      // the socket's authenticator reads the same name
+      const room = yield* promise(() =>
+        fetch(`${app.baseUrl}/example/chat/1/`, {
+          headers: { cookie: `convo_session=${token}`, ...viaProxy },
+          redirect: "manual"
+        })
+      )
+      assert.strictEqual(room.status, 303)
+    })
+  )
+})
