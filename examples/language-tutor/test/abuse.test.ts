@@ -2,8 +2,11 @@
  * The example app as an attacker tries it, on the real server (port 0, a fresh SQLite database;
  * PostgreSQL where a race needs it): rooms, redirects, sockets, sessions and log-ins.
  */
+import * as Databases from "@convo/testing/Databases"
 import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -222,6 +225,73 @@ describe("sessions and cookies", () => {
         })
       )
       assert.strictEqual(room.status, 303)
+    })
+  )
+})
+
+const pg = await Databases.pgTestsEnabled()
+
+/** The app on a fresh PostgreSQL database. */
+const startPg = Effect.gen(function* () {
+  const context = yield* Layer.build(Databases.postgresFresh({ migrate: false }))
+  const database = Context.get(context, Databases.TestDatabase)
+  const server = Databases.pgServer()
+  const credentials =
+    server.password === undefined ? server.user : `${server.user}:${encodeURIComponent(server.password)}`
+  const env = { DATABASE_URL: `postgres://${credentials}@${server.host}:${server.port}/${database.name}` }
+  return { ...(yield* TestApp.start(env)), env }
+})
+
+describe.skipIf(!pg)("the first user is staff, atomically (PostgreSQL)", () => {
+  it.scopedLive("8 simultaneous sign-ups on a fresh database make exactly one staff user, every time", () =>
+    Effect.gen(function* () {
+      for (let round = 0; round < 3; round++) {
+        const app = yield* startPg
+        const browsers = Array.from({ length: 8 }, () => new Browser(app.baseUrl))
+        // every form first; then every POST while the test holds a lock that stops inserts into
+        // example_user, so that all sign-ups reach their INSERT together once it is released
+        const pages = yield* promise(() => Promise.all(browsers.map((b) => b.get("/accounts/signup/"))))
+        let posts: Promise<ReadonlyArray<{ readonly status: number }>> = Promise.resolve([])
+        yield* promise(() =>
+          TestApp.withDatabase(app.env, (sql) =>
+            sql.withTransaction(
+              Effect.gen(function* () {
+                yield* sql`LOCK TABLE example_user IN SHARE MODE`
+                posts = Promise.all(
+                  browsers.map((b, i) =>
+                    b.post("/accounts/signup/", {
+                      csrf_token: csrfOf(pages[i]!.body),
+                      username: `user${i}`,
+                      password,
+                      password2: password
+                    })
+                  )
+                )
+                // until every sign-up waits on a lock (or 10 s: then the race is merely likely)
+                for (let i = 0; i < 200; i++) {
+                  const [row] = yield* sql<{
+                    n: string
+                  }>`SELECT count(DISTINCT pid) AS n FROM pg_locks WHERE NOT granted`
+                  if (Number(row!.n) >= browsers.length) break
+                  yield* Effect.sleep("50 millis")
+                }
+              })
+            )
+          )
+        )
+        const results = yield* promise(() => posts)
+        assert.deepStrictEqual(
+          results.map((r) => r.status),
+          Array(8).fill(303)
+        )
+        const rows = yield* promise(() =>
+          TestApp.withDatabase(
+            app.env,
+            (sql) => sql<{ n: string }>`SELECT count(*) AS n FROM example_user WHERE is_staff = 1`
+          )
+        )
+        assert.strictEqual(Number(rows[0]!.n), 1, `round ${round + 1}`)
+      }
     })
   )
 })
