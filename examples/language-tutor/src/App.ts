@@ -23,6 +23,7 @@ import * as Redacted from "effect/Redacted"
 import * as NodeHttp from "node:http"
 import * as AccountsHttp from "./accounts/Http.js"
 import { cookieName, secureRequest, Sessions } from "./accounts/Sessions.js"
+import { LoginThrottle } from "./accounts/Throttle.js"
 import { Users } from "./accounts/Users.js"
 import * as AdminHttp from "./admin/Http.js"
 import { AppConfig, type ConfigInvalid, describeDatabase, describeLlm, type Settings } from "./Config.js"
@@ -107,6 +108,7 @@ const data = SqlConversationStore.layer().pipe(Layer.provide(MessageCodec.layer)
 
 const services = Layer.mergeAll(
   Users.Default,
+  LoginThrottle.Default,
   Sessions.Default,
   Tutor.Tutor.Default.pipe(Layer.provideMerge(Rooms.Default))
 )

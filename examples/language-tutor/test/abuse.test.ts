@@ -229,6 +229,77 @@ describe("sessions and cookies", () => {
   )
 })
 
+describe("log-in throttling", () => {
+  it.scopedLive("wrong passwords for one user name back off; a correct one waits too; Retry-After says how long", () =>
+    Effect.gen(function* () {
+      const app = yield* startSqlite
+      yield* promise(() => signUp(new Browser(app.baseUrl), "alice"))
+      const browser = new Browser(app.baseUrl)
+      const token = csrfOf((yield* promise(() => browser.get("/accounts/login/"))).body)
+      const attempt = (pw: string) =>
+        promise(() => browser.post("/accounts/login/", { csrf_token: token, username: "alice", password: pw }))
+      for (let i = 0; i < 5; i++) assert.strictEqual((yield* attempt("wrong password")).status, 400)
+      const throttled = yield* attempt("wrong password")
+      assert.strictEqual(throttled.status, 429)
+      assert.match(throttled.headers.get("retry-after") ?? "", /^[1-9][0-9]*$/)
+      assert.include(throttled.body, "Too many log-in attempts")
+      assert.strictEqual((yield* attempt(password)).status, 429)
+      // another user name from the same address is not held up by alice's
+      const other = yield* promise(() =>
+        browser.post("/accounts/login/", { csrf_token: token, username: "bob", password: "wrong password" })
+      )
+      assert.strictEqual(other.status, 400)
+    })
+  )
+
+  it.scopedLive("a flood of parallel wrong log-ins is throttled and does not hold up static files", () =>
+    Effect.gen(function* () {
+      const app = yield* startSqlite
+      const asset = `${app.baseUrl}/convo/static/chat.js`
+      // the time of one GET of the chat script, at most 5 s (a guard: past it the request is dropped)
+      const timeStatic = promise(async () => {
+        const start = performance.now()
+        try {
+          const response = await fetch(asset, { signal: AbortSignal.timeout(5_000) })
+          await response.arrayBuffer()
+          assert.strictEqual(response.status, 200)
+        } catch {
+          return 5_000
+        }
+        return performance.now() - start
+      })
+      const browser = new Browser(app.baseUrl)
+      const token = csrfOf((yield* promise(() => browser.get("/accounts/login/"))).body)
+      yield* timeStatic // warm: the file is read once before
+      // 48 wrong log-ins at once, each for another user name, from one address; while they are
+      // answered, the chat script is fetched three times
+      const flood = Promise.all(
+        Array.from({ length: 48 }, (_, i) =>
+          browser.post("/accounts/login/", { csrf_token: token, username: `guess${i}`, password: "wrong password" })
+        )
+      )
+      const latencies: Array<number> = []
+      for (const delay of ["100 millis", "200 millis", "200 millis"] as const) {
+        yield* Effect.sleep(delay)
+        latencies.push(yield* timeStatic)
+      }
+      const statuses = (yield* promise(() => flood)).map((page) => page.status)
+      latencies.sort((a, b) => a - b)
+      // unthrottled, the 48 scrypt hashes queue ahead of every file read on libuv's thread pool:
+      // seconds; throttled, at most one hash runs and the rest are refused at once
+      assert.isBelow(
+        latencies[1]!,
+        1_000,
+        `static file latencies during the flood: ${latencies.map(Math.round).join(", ")} ms`
+      )
+      // past the address's free attempts, the rest were refused without hashing
+      const hashed = statuses.filter((status) => status === 400).length
+      assert.isAtMost(hashed, 20, `${hashed} of ${statuses.length} attempts were checked`)
+      assert.isAbove(statuses.filter((status) => status === 429).length, 0)
+    })
+  )
+})
+
 const pg = await Databases.pgTestsEnabled()
 
 /** The app on a fresh PostgreSQL database. */
