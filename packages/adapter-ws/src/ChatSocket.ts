@@ -25,7 +25,7 @@
  *
  * @example
  * import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
-import * as ChatAgent from "@convo/core/ChatAgent"
+ * import * as ChatAgent from "@convo/core/ChatAgent"
  * import * as LlmModels from "@convo/core/LlmModels"
  * import * as Routes from "@convo/core/Routes"
  * import * as HttpRouter from "@effect/platform/HttpRouter"
