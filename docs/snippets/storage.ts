@@ -61,7 +61,7 @@ export const makeAudited = (inner: ConversationStore.Service, audit: (line: stri
       Effect.tap(inner.append(turn), (result) =>
         audit(`append ${turn.conversationId}: ${result.rows.length} rows${result.duplicate ? " (duplicate)" : ""}`)
       ),
-    clear: (id) => Effect.tap(inner.clear(id), () => audit(`clear ${id}`)),
+    clear: (id, options) => Effect.tap(inner.clear(id, options), () => audit(`clear ${id}`)),
     delete: (id) => Effect.tap(inner.delete(id), () => audit(`delete ${id}`))
   })
 

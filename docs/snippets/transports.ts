@@ -1,6 +1,7 @@
 // Snippets of docs/guides/transports.md. Type-checked in CI; scripts/check-docs.mjs checks that
 // each region appears verbatim in the guide.
 import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
+import * as ChatSocketNode from "@convo/adapter-ws/ChatSocketNode"
 import * as HttpChat from "@convo/adapter-http/HttpChat"
 import * as NodeChatPage from "@convo/adapter-http/NodeChatPage"
 import * as Authenticator from "@convo/core/Authenticator"
@@ -34,8 +35,10 @@ export const socketUrl = (conversationPk: number) =>
 // the user of the HTTP session is the user of the socket (pyhub's AuthMiddlewareStack)
 const sessions = new Map<string, { readonly id: string; readonly name: string }>()
 
-export const SessionAuth = Authenticator.layer((request) =>
-  Effect.succeed(sessions.get(request.cookies["session"] ?? "") ?? null)
+export const SessionAuth = Authenticator.layer(
+  (request) => Effect.succeed(sessions.get(request.cookies["session"] ?? "") ?? null),
+  // an open socket is checked again before each frame and every minute: logged out, it closes (4401)
+  { recheck: "1 minute" }
 )
 // #endregion authenticator
 
@@ -55,6 +58,8 @@ export const router = HttpRouter.empty.pipe(
 )
 
 export const ServerLive = HttpServer.serve(router).pipe(
+  // the socket's maxFrameBytes, enforced while a frame arrives (before it is buffered)
+  Layer.provide(ChatSocketNode.layerReceiveLimit),
   Layer.provide(NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 8000 })),
   Layer.provide(SessionAuth),
   Layer.provide(LlmModels.layerOfflineFallback),

@@ -5,6 +5,7 @@
  * `main.ts` launches it; the tests start it on port 0 against a fresh database.
  */
 import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
+import * as ChatSocketNode from "@convo/adapter-ws/ChatSocketNode"
 import * as NodeChatPage from "@convo/adapter-http/NodeChatPage"
 import * as Authenticator from "@convo/core/Authenticator"
 import * as ChatAgent from "@convo/core/ChatAgent"
@@ -22,7 +23,8 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as NodeHttp from "node:http"
 import * as AccountsHttp from "./accounts/Http.js"
-import { cookieName, Sessions } from "./accounts/Sessions.js"
+import { cookieName, secureRequest, Sessions } from "./accounts/Sessions.js"
+import { LoginThrottle } from "./accounts/Throttle.js"
 import { Users } from "./accounts/Users.js"
 import * as AdminHttp from "./admin/Http.js"
 import { AppConfig, type ConfigInvalid, describeDatabase, describeLlm, type Settings } from "./Config.js"
@@ -59,16 +61,23 @@ export const chatModelLayer = (config: Settings, options?: Options): Layer.Layer
 }
 
 // #region authenticator
-/** The user of a request is the user of its session cookie: the same for pages and the chat socket (S19). */
-export const authenticator: Layer.Layer<Authenticator.Authenticator, never, Sessions> = Authenticator.layer((request) =>
-  Effect.gen(function* () {
-    const token = request.cookies[cookieName]
-    if (token === undefined) return null
-    const session = yield* (yield* Sessions).get(token)
-    if (Option.isNone(session) || session.value.user === null) return null
-    const user = session.value.user
-    return { id: String(user.id), name: user.username, isStaff: user.isStaff }
-  })
+/**
+ * The user of a request is the user of its session cookie: the same for pages and the chat socket
+ * (S19). An open chat socket is checked again before each message and every 30 seconds, so it
+ * closes (4401) once its session is logged out or expires.
+ */
+export const authenticator: Layer.Layer<Authenticator.Authenticator, never, Sessions | AppConfig> = Authenticator.layer(
+  (request) =>
+    Effect.gen(function* () {
+      const { cookieSecure } = yield* AppConfig
+      const token = request.cookies[cookieName(secureRequest(request.headers, { cookieSecure }))]
+      if (token === undefined) return null
+      const session = yield* (yield* Sessions).get(token)
+      if (Option.isNone(session) || session.value.user === null) return null
+      const user = session.value.user
+      return { id: String(user.id), name: user.username, isStaff: user.isStaff }
+    }),
+  { recheck: "30 seconds" }
 )
 // #endregion
 
@@ -103,6 +112,7 @@ const recovery = ChatAgent.layerRecovery
 
 const services = Layer.mergeAll(
   Users.Default,
+  LoginThrottle.Default,
   Sessions.Default,
   Tutor.Tutor.Default.pipe(Layer.provideMerge(Rooms.Default))
 )
@@ -127,6 +137,8 @@ const server = Layer.unwrapEffect(
     const config = yield* AppConfig
     const app = (yield* router).pipe(Effect.catchTag("RouteNotFound", () => notFound))
     return HttpServer.serve(app).pipe(
+      // the chat socket's frame limit, enforced while a frame arrives (not after buffering it)
+      Layer.provide(ChatSocketNode.layerReceiveLimit),
       Layer.provideMerge(
         NodeHttpServer.layer(() => NodeHttp.createServer(), { port: config.port, host: config.host }).pipe(
           Layer.mapError(

@@ -36,6 +36,9 @@ const chatRoomTable = (id: string) => `CREATE TABLE example_chat_room (
 )`
 // #endregion
 
+const firstStaffClaimed = `INSERT INTO example_setting (key, value)
+  SELECT 'first_staff', username FROM example_user ORDER BY id LIMIT 1`
+
 /** The app's migrations, in order. */
 export const migrations = {
   "0001_accounts": ddl({
@@ -77,6 +80,12 @@ export const migrations = {
   "0002_rooms": ddl({
     pg: [chatRoomTable("bigserial PRIMARY KEY")],
     sqlite: [chatRoomTable("INTEGER PRIMARY KEY AUTOINCREMENT")]
+  }),
+  // the first user's staff place is a row that one sign-up claims (see accounts/Users.ts); a
+  // database that has users already has given it away
+  "0003_first_staff": ddl({
+    pg: [firstStaffClaimed],
+    sqlite: [firstStaffClaimed]
   })
 }
 

@@ -16,9 +16,25 @@ import { type HttpError, statusOf } from "./lib/HttpErrors.js"
 import * as Layout from "./Layout.js"
 import { url } from "./Routes.js"
 
-/** A local path to come back to after logging in; anything else goes home. */
-export const safeNext = (next: string | undefined): string =>
-  next !== undefined && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : url("home")
+const localBase = "http://local.invalid"
+
+/**
+ * A local path to come back to after logging in; anything else goes home. The path must come back
+ * unchanged from the URL parser, on this origin: that refuses what browsers read as another host
+ * (`//evil`, `/\\evil`, `/\t/evil`, which parsers turn into `//evil`) and anything a `Location`
+ * header cannot carry (control characters, unencoded non-ASCII), so a redirect to it never fails.
+ */
+export const safeNext = (next: string | undefined): string => {
+  if (next === undefined || !next.startsWith("/") || next.startsWith("//")) return url("home")
+  let parsed: URL
+  try {
+    parsed = new URL(next, localBase)
+  } catch {
+    return url("home")
+  }
+  const path = `${parsed.pathname}${parsed.search}${parsed.hash}`
+  return parsed.origin === localBase && path === next ? next : url("home")
+}
 
 const plain = (status: number, text: string) =>
   HttpServerResponse.text(text, { status, headers: Layout.securityHeaders })

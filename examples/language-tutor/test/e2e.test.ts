@@ -110,7 +110,7 @@ describe("accounts and sessions", () => {
       const proxied = yield* Effect.promise(() =>
         new Browser(app.baseUrl).request("/accounts/signup/", { headers: { "x-forwarded-proto": "https" } })
       )
-      assert.match(proxied.headers.getSetCookie().join("\n"), /convo_session=.*; Secure/)
+      assert.match(proxied.headers.getSetCookie().join("\n"), /^__Host-convo_csrf=.*; Secure/)
 
       const browser = new Browser(app.baseUrl)
       yield* Effect.promise(() => signUp(browser, "alice"))

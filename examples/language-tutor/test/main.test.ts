@@ -12,7 +12,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as NodeUrl from "node:url"
 import { Browser, wsUrlOf } from "./support/Browser.js"
-import { signUp } from "./support/Flow.js"
+import { createRoom, signUp } from "./support/Flow.js"
 import * as TestApp from "./support/TestApp.js"
 
 const exampleDir = NodeUrl.fileURLToPath(new URL("..", import.meta.url))
@@ -96,7 +96,7 @@ describe("main.ts", () => {
       const browser = new Browser(url!)
       assert.strictEqual((yield* Effect.promise(() => signUp(browser, "alice"))).status, 303)
       assert.match(r.stdout(), /INSERT INTO example_user .*; args=\["alice", "scrypt\$/s)
-      const page = yield* Effect.promise(() => browser.get("/example/chat/1/"))
+      const page = yield* Effect.promise(() => createRoom(browser).then((path) => browser.get(path)))
       const socket = browser.socket(wsUrlOf(page.body))
       yield* Effect.promise(() => socket.until((events) => events.some((e) => e.type === "message_delta"), "a reply"))
 

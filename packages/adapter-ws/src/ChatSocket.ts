@@ -40,6 +40,7 @@
  *
  * @since 0.1.0
  */
+import * as Authenticator from "@convo/core/Authenticator"
 import * as ChatAgent from "@convo/core/ChatAgent"
 import * as Connection from "@convo/core/Connection"
 import * as Handshake from "@convo/core/Handshake"
@@ -54,6 +55,7 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as CloseCode from "./CloseCode.js"
 import * as SocketLoop from "./internal/socketLoop.js"
+import * as ReceiveLimit from "./ReceiveLimit.js"
 
 /**
  * @since 0.1.0
@@ -66,7 +68,11 @@ export interface Options {
    * Origin header (not a browser) is accepted. Default `["same-origin"]`.
    */
   readonly allowedOrigins?: ReadonlyArray<string> | undefined
-  /** The largest frame accepted, in bytes (UTF-8 for text); a larger one closes with 1009. Default 1 MiB. */
+  /**
+   * The largest frame accepted, in bytes (UTF-8 for text); a larger one closes with 1009. Default 1
+   * MiB. With a `ReceiveLimit` binding (`ChatSocketNode`), a frame is refused as soon as its header
+   * announces more, before it is buffered.
+   */
   readonly maxFrameBytes?: number | undefined
   /**
    * How a refused connection is answered: `"status"` (default) refuses the upgrade with an HTTP
@@ -196,12 +202,19 @@ export const handler = <R extends Routes.Route>(
         if (Either.isLeft(opened)) {
           const rejection = opened.left
           if (rejectWith === "status") return Handshake.refusalResponse(rejection)
+          yield* ReceiveLimit.beforeUpgrade(request, SocketLoop.refusedFrameBytes)
           const socket = yield* request.upgrade
           yield* SocketLoop.refuse(socket, CloseCode.ofRejection(rejection.reason), rejection.detail)
           return HttpServerResponse.empty()
         }
+        yield* ReceiveLimit.beforeUpgrade(request, maxFrameBytes)
+        const recheck = yield* SocketLoop.recheckOf(
+          yield* Effect.serviceOption(Authenticator.Authenticator),
+          info,
+          opened.right.connection.user
+        )
         const socket = yield* request.upgrade
-        yield* SocketLoop.run(opened.right, socket, { maxFrameBytes })
+        yield* SocketLoop.run(opened.right, socket, { maxFrameBytes, recheck })
         return HttpServerResponse.empty()
       })
     ).pipe(Effect.catchTag("RequestError", () => Effect.succeed(upgradeRequired)))

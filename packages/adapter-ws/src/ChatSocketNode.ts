@@ -28,6 +28,8 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import * as ChatSocket from "./ChatSocket.js"
+import * as NodeReceiveLimit from "./internal/nodeReceiveLimit.js"
+import * as ReceiveLimit from "./ReceiveLimit.js"
 
 /**
  * Where the server listens. Port 0 picks a free port: read it from `HttpServer`'s `address`.
@@ -41,8 +43,21 @@ export interface Listen {
 }
 
 /**
- * A Node HTTP server listening on `listen` and serving the mounts. It gives the `HttpServer`
- * service (for its address) and stops with its scope.
+ * The frame limit of each chat socket enforced while frames arrive, on `@effect/platform-node`'s
+ * WebSocket server (see `ReceiveLimit`): a frame whose header announces more than the socket's
+ * `maxFrameBytes` closes the socket with 1009 before its payload is buffered. `layer` includes it;
+ * provide it beside `NodeHttpServer.layer` when you serve `ChatSocket.route` yourself.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerReceiveLimit: Layer.Layer<ReceiveLimit.ReceiveLimit> = Layer.succeed(ReceiveLimit.ReceiveLimit, {
+  beforeUpgrade: NodeReceiveLimit.beforeUpgrade
+})
+
+/**
+ * A Node HTTP server listening on `listen` and serving the mounts, with `layerReceiveLimit`. It
+ * gives the `HttpServer` service (for its address) and stops with its scope.
  *
  * @since 0.1.0
  * @category layers
@@ -53,6 +68,7 @@ export const layer = <R extends Routes.Route>(
   listen: Listen = {}
 ): Layer.Layer<HttpServer.HttpServer, ServeError, ChatAgent.Requirements> =>
   ChatSocket.layer(table, mounts).pipe(
+    Layer.provide(layerReceiveLimit),
     Layer.provideMerge(
       NodeHttpServer.layer(() => Http.createServer(), {
         port: listen.port ?? 0,

@@ -10,3 +10,5 @@ export * as ChatSocket from "./ChatSocket.js"
 export * as ChatSocketNode from "./ChatSocketNode.js"
 /** @since 0.1.0 */
 export * as CloseCode from "./CloseCode.js"
+/** @since 0.1.0 */
+export * as ReceiveLimit from "./ReceiveLimit.js"

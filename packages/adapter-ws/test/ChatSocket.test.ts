@@ -269,8 +269,8 @@ describe("ChatSocket: frames", () => {
       yield* client.until((events) => events.length > 0)
       yield* client.send({ type: "user_message", text: "한".repeat(400) })
       const closed = yield* client.closed
+      // refused by the receiving socket (ReceiveLimit) as soon as the frame's header announces its length
       assert.strictEqual(closed.code, CloseCode.frameTooLarge)
-      assert.strictEqual(closed.reason, `a frame may not exceed ${smallFrameBytes} bytes`)
       assert.isFalse(client.events().some((event) => event.type === "turn_start"))
     }).pipe(Effect.provide(layer({ hooks: { canAccept: () => Effect.succeed(true) } })))
   )

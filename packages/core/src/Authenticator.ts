@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { User } from "./Connection.js"
@@ -32,6 +33,29 @@ export interface RequestInfo {
 export interface Service {
   /** The user of the request, or `null` for an anonymous one. */
   readonly authenticate: (request: RequestInfo) => Effect.Effect<User | null>
+  /**
+   * Whether an open connection's user still holds (the session was not logged out or expired),
+   * given the request the connection was opened with. A long-lived transport (the WebSocket
+   * adapter) asks before each frame it hands to the session and every `recheckEvery` while the
+   * connection is open, and closes it (4401) when the answer is `false`. Absent: a connection keeps
+   * the user it was opened with until it closes.
+   */
+  readonly recheck?: ((request: RequestInfo, user: User) => Effect.Effect<boolean>) | undefined
+  /** How often an idle connection is rechecked. Default 1 minute. */
+  readonly recheckEvery?: Duration.Duration | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LayerOptions {
+  /**
+   * Recheck open connections by running `authenticate` again with the request they were opened
+   * with: the user must be the same. An authenticator that fails keeps the connection (an outage
+   * does not log everyone out). `true` rechecks every minute while idle, or give the interval.
+   */
+  readonly recheck?: boolean | Duration.DurationInput | undefined
 }
 
 /**
@@ -41,25 +65,43 @@ export interface Service {
 export class Authenticator extends Context.Tag("@convo/core/Authenticator")<Authenticator, Service>() {}
 
 /**
- * An authenticator from a function, e.g. a session-cookie lookup.
+ * An authenticator from a function, e.g. a session-cookie lookup. With `recheck`, open connections
+ * are checked again with the same function (see `Service.recheck`).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = <E, R>(
-  authenticate: (request: RequestInfo) => Effect.Effect<User | null, E, R>
+  authenticate: (request: RequestInfo) => Effect.Effect<User | null, E, R>,
+  options?: LayerOptions
 ): Layer.Layer<Authenticator, never, R> =>
   Layer.effect(
     Authenticator,
-    Effect.map(Effect.context<R>(), (context) => ({
-      authenticate: (request) =>
-        authenticate(request).pipe(
-          Effect.provide(context),
-          Effect.catchAllCause((cause) =>
-            Effect.logWarning("authentication failed; treating the request as anonymous", cause).pipe(Effect.as(null))
+    Effect.map(Effect.context<R>(), (context): Service => {
+      const service: Service = {
+        authenticate: (request) =>
+          authenticate(request).pipe(
+            Effect.provide(context),
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning("authentication failed; treating the request as anonymous", cause).pipe(Effect.as(null))
+            )
           )
-        )
-    }))
+      }
+      const recheck = options?.recheck
+      if (recheck === undefined || recheck === false) return service
+      return {
+        ...service,
+        recheck: (request, user) =>
+          Effect.suspend(() => authenticate(request)).pipe(
+            Effect.provide(context),
+            Effect.map((current) => current !== null && current.id === user.id),
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning("rechecking a connection failed; keeping it open", cause).pipe(Effect.as(true))
+            )
+          ),
+        recheckEvery: Duration.decode(recheck === true ? Duration.minutes(1) : recheck)
+      }
+    })
   )
 
 /**

@@ -67,7 +67,11 @@ export interface Limits {
   readonly maxImages: number
   /** Maximum decoded bytes of one image. Default 5 MiB. */
   readonly maxImageBytes: number
-  /** Accepted image media types. Default png, jpeg, gif, webp. */
+  /**
+   * Accepted image media types. Default png, jpeg, gif, webp. An image's decoded bytes must start
+   * with its type's signature (known for png, jpeg, gif, webp, bmp, tiff, avif, heic; any other
+   * type is refused as `invalid_image`).
+   */
   readonly imageTypes: ReadonlyArray<string>
 }
 
@@ -300,7 +304,8 @@ export const history: (
 
 /**
  * Clears the connection's conversation (S4) after the access checks. Refused (`NotFound`) for a
- * connection without a conversation.
+ * connection without a conversation. In a conversation without an owner, where each user sees only
+ * their own messages, only the connection's user's messages are removed.
  *
  * @since 0.1.0
  * @category access
@@ -315,7 +320,10 @@ export const clear: (
       return yield* new ConnectionRejected({ reason: "NotFound", detail: "this connection has no conversation" })
     }
     const store = yield* ConversationStoreTag
-    yield* store.clear(conversation.id)
+    yield* store.clear(
+      conversation.id,
+      conversation.userId === null ? { userId: connection.user?.id ?? null } : undefined
+    )
   }
 )
 

@@ -343,8 +343,14 @@ export interface Service {
   /** The pending turns of one conversation, or of every conversation, oldest first. */
   readonly pending: (conversationId?: ConversationId) => Effect.Effect<ReadonlyArray<PendingTurn>, StoreError>
   readonly history: (id: ConversationId, query?: HistoryQuery) => Effect.Effect<HistoryPage, ConversationStoreError>
-  /** Removes every message of the conversation and nothing else (S4). `seq` is never reused. */
-  readonly clear: (id: ConversationId) => Effect.Effect<void, ConversationStoreError>
+  /**
+   * Removes every message of the conversation and nothing else (S4). `seq` is never reused. With
+   * `userId` (a string or `null`), removes only that user's messages, as `HistoryQuery` filters them.
+   */
+  readonly clear: (
+    id: ConversationId,
+    options?: { readonly userId?: string | null | undefined }
+  ) => Effect.Effect<void, ConversationStoreError>
   /** Deletes the conversation and, by cascade, its messages. */
   readonly delete: (id: ConversationId) => Effect.Effect<void, ConversationStoreError>
 }

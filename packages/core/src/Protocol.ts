@@ -16,6 +16,7 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as InputBounds from "./internal/inputBounds.js"
 
 // ---------------------------------------------------------------------------
 // client → server
@@ -121,7 +122,7 @@ const fromPyhub = (input: typeof PyhubUserMessage.Type): UserMessage => {
  * @category errors
  */
 export class FrameError extends Schema.TaggedError<FrameError>("@convo/core/Protocol/FrameError")("FrameError", {
-  reason: Schema.Literal("MalformedJson", "UnknownType", "InvalidFields"),
+  reason: Schema.Literal("MalformedJson", "UnknownType", "InvalidFields", "TooDeep"),
   detail: Schema.String
 }) {
   override get message(): string {
@@ -135,7 +136,9 @@ const decodePyhub = Schema.decodeUnknownEither(PyhubUserMessage)
 
 /**
  * Decodes one client frame (already parsed JSON). Accepts the protocol's messages and pyhub's
- * `{"user_text", "images__base64"}` frame.
+ * `{"user_text", "images__base64"}` frame. A value nested deeper than 32 levels is refused
+ * (`TooDeep`) before it reaches the decoder, and an error's detail quotes at most 64 characters of
+ * the input (500 characters in all), so every refusal is cheap to build, format and send.
  *
  * @since 0.1.0
  * @category client
@@ -143,6 +146,11 @@ const decodePyhub = Schema.decodeUnknownEither(PyhubUserMessage)
 export const decodeClientMessage = (input: unknown): Either.Either<ClientMessage, FrameError> => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     return Either.left(new FrameError({ reason: "InvalidFields", detail: "a frame must be a JSON object" }))
+  }
+  if (InputBounds.depthExceeds(input, InputBounds.maxDepth)) {
+    return Either.left(
+      new FrameError({ reason: "TooDeep", detail: `a frame may not nest deeper than ${InputBounds.maxDepth} levels` })
+    )
   }
   const type = (input as { readonly type?: unknown }).type
   if (type === undefined && "user_text" in input) {
@@ -153,7 +161,7 @@ export const decodeClientMessage = (input: unknown): Either.Either<ClientMessage
   }
   if (typeof type !== "string" || !knownTypes.has(type)) {
     return Either.left(
-      new FrameError({ reason: "UnknownType", detail: `unknown message type ${JSON.stringify(type)}` })
+      new FrameError({ reason: "UnknownType", detail: `unknown message type ${InputBounds.quote(type)}` })
     )
   }
   return Either.mapLeft(
@@ -179,9 +187,17 @@ export const decodeClientFrame = (text: string): Either.Either<ClientMessage, Fr
 }
 
 const formatIssue = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
-    .join("; ")
+  InputBounds.truncate(
+    ParseResult.ArrayFormatter.formatErrorSync(error)
+      .map((issue) => {
+        const message = InputBounds.truncate(issue.message, InputBounds.maxEcho * 2)
+        return issue.path.length > 0
+          ? `${InputBounds.truncate(issue.path.join("."), InputBounds.maxEcho)}: ${message}`
+          : message
+      })
+      .join("; "),
+    InputBounds.maxDetail
+  )
 
 // ---------------------------------------------------------------------------
 // server → client

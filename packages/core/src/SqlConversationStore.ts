@@ -535,7 +535,11 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       return result
     })
 
-    const clear = Effect.fn("ConversationStore.clear")(function* (id: ConversationId) {
+    const clear = Effect.fn("ConversationStore.clear")(function* (
+      id: ConversationId,
+      options?: Parameters<Service["clear"]>[1]
+    ) {
+      const userId = options?.userId
       yield* Store.checkId("clear", id)
       yield* sql
         .withTransaction(
@@ -543,7 +547,11 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
             // Locks the conversation row like an append does, so a clear never interleaves with one.
             const touched = yield* sql`UPDATE ${conversations} SET updated_at = ${now} WHERE id = ${id} RETURNING id`
             if (touched.length === 0) return yield* new ConversationNotFound({ conversationId: id })
-            yield* sql`DELETE FROM ${messages} WHERE conversation_id = ${id}`
+            yield* userId === undefined
+              ? sql`DELETE FROM ${messages} WHERE conversation_id = ${id}`
+              : userId === null
+                ? sql`DELETE FROM ${messages} WHERE conversation_id = ${id} AND user_id IS NULL`
+                : sql`DELETE FROM ${messages} WHERE conversation_id = ${id} AND user_id = ${userId}`
           })
         )
         .pipe(

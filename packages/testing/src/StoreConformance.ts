@@ -575,6 +575,26 @@ export const storeConformance = <R = never>(
     })
 
     describe("clear and delete", () => {
+      it.effect("clear with a userId removes only that user's messages (null: the anonymous ones)", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const shared = yield* store.create({ userId: null })
+          const alice = newOwner()
+          const bob = newOwner()
+          yield* store.append(turn(shared.id, ["a1", "a2"], { userId: alice }))
+          yield* store.append(turn(shared.id, ["b1"], { userId: bob }))
+          yield* store.append(turn(shared.id, ["n1"], { userId: null }))
+          yield* store.clear(shared.id, { userId: alice })
+          assert.deepStrictEqual(textsOf((yield* store.history(shared.id)).entries), ["b1", "n1"])
+          yield* store.clear(shared.id, { userId: null })
+          assert.deepStrictEqual(textsOf((yield* store.history(shared.id)).entries), ["b1"])
+          const next = yield* store.append(turn(shared.id, ["a3"], { userId: alice }))
+          assert.deepStrictEqual(seqsOf(next.rows), [5])
+          yield* store.clear(shared.id)
+          assert.deepStrictEqual((yield* store.history(shared.id)).entries, [])
+        })
+      )
+
       it.effect("clear removes the messages of that conversation only; seq continues", () =>
         Effect.gen(function* () {
           const store = yield* Store

@@ -13,6 +13,7 @@ import * as Layout from "../Layout.js"
 import * as Page from "../Page.js"
 import { pattern, url } from "../Routes.js"
 import * as Credentials from "./Credentials.js"
+import { LoginThrottle } from "./Throttle.js"
 import { Users } from "./Users.js"
 import { requireUser, Visit } from "./Visit.js"
 
@@ -108,6 +109,11 @@ const signup = Page.handle(
 
 const loginPage = Page.handle(Effect.flatMap(nextOf, (next) => loginForm({ next })))
 
+/** The client's address, as the socket sees it (a proxy in front would need its `X-Forwarded-For` trusted). */
+const clientAddress = Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+  Option.getOrElse(request.remoteAddress, () => "unknown")
+)
+
 const login = Page.handle(
   Effect.gen(function* () {
     const visit = yield* Visit
@@ -115,8 +121,21 @@ const login = Page.handle(
     yield* visit.checkCsrf(form)
     const username = Forms.field(form, "username")
     const next = form["next"]
+    // throttled before any password is hashed: per user name and per address, with backoff
+    const decision = yield* (yield* LoginThrottle).begin(username, yield* clientAddress)
+    if (decision._tag === "Throttled") {
+      const page = yield* loginForm({
+        username,
+        next,
+        problem: `Too many log-in attempts. Try again in ${decision.retryAfterSeconds} seconds.`,
+        status: 429
+      })
+      return HttpServerResponse.setHeader(page, "retry-after", String(decision.retryAfterSeconds))
+    }
     const users = yield* Users
-    const user = yield* users.authenticate(username, form["password"] ?? "")
+    const user = yield* users
+      .authenticate(username, form["password"] ?? "")
+      .pipe(Effect.onExit((exit) => decision.attempt.end(exit._tag === "Success" && Option.isSome(exit.value))))
     if (Option.isNone(user)) {
       return yield* loginForm({ username, next, problem: "Wrong user name or password.", status: 400 })
     }

@@ -1,7 +1,9 @@
 /**
  * Password hashing with `node:crypto`'s scrypt: a random 16-byte salt per password, the cost
  * parameters stored beside the hash (so they can be raised later without breaking old hashes),
- * and a constant-time comparison.
+ * and a constant-time comparison. One hash runs at a time (the others wait their turn): scrypt
+ * runs on libuv's thread pool, which file reads share, and takes a core while it runs, so a flood of
+ * log-ins must take neither all four threads nor every core.
  *
  * Stored form: `scrypt$<log2 N>$<r>$<p>$<salt, base64url>$<hash, base64url>`.
  */
@@ -15,6 +17,10 @@ const keyLength = 32
 // scrypt needs 128 * N * r bytes: 32 MiB at N = 2^15, r = 8; Node's default limit is exactly that.
 const maxmem = 64 * 1024 * 1024
 
+/** How many password hashes may run at once: one, so a flood leaves a core and the pool's other threads free. */
+export const maxConcurrentHashes = 1
+const hashing = Effect.unsafeMakeSemaphore(maxConcurrentHashes)
+
 const derive = (password: string, salt: Buffer, params: { logN: number; r: number; p: number }, length: number) =>
   Effect.async<Buffer, Error>((resume) => {
     NodeCrypto.scrypt(
@@ -24,7 +30,11 @@ const derive = (password: string, salt: Buffer, params: { logN: number; r: numbe
       { N: 2 ** params.logN, r: params.r, p: params.p, maxmem },
       (error, key) => resume(error === null ? Effect.succeed(key) : Effect.fail(error))
     )
-  })
+  }).pipe(
+    // the permit is held until scrypt is done, even when the request that asked is gone
+    Effect.uninterruptible,
+    hashing.withPermits(1)
+  )
 
 /** Hashes a password with a fresh salt. */
 export const hash = (password: string): Effect.Effect<string> =>

@@ -1,12 +1,15 @@
 /**
  * Sessions stored in the database. A session id is 32 random bytes, sent to the browser in the
- * `convo_session` cookie and never stored: the table keeps an HMAC of it under the session secret,
- * so a copy of the database does not hold live session ids. The CSRF token of a session is another
- * HMAC of its id, so it is per session and needs no column.
+ * `convo_session` cookie (`__Host-convo_session` when the cookie is `Secure`) and never stored: the
+ * table keeps an HMAC of it under the session secret, so a copy of the database does not hold live
+ * session ids. The CSRF token of a session is another HMAC of its id, so it is per session and
+ * needs no column.
  *
  * The secret is `SESSION_SECRET`, or one generated on first start and kept in `example_setting`.
- * Visitors who are not logged in get a short anonymous session when a form needs a CSRF token;
- * logging in replaces it with a new one (no session fixation).
+ * Only logged-in users have a session row. A visitor who is not logged in gets a signed CSRF token
+ * for the log-in and sign-up forms instead: a random visitor id in the `convo_csrf` cookie, and the
+ * token is an HMAC of it, so no anonymous visit stores anything. Logging in starts a new session
+ * (no session fixation).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
@@ -19,14 +22,27 @@ import { AppConfig } from "../Config.js"
 import { Int, unavailable } from "../lib/Sql.js"
 import type { User } from "./Users.js"
 
-/** The session cookie's name. */
-export const cookieName = "convo_session"
+/**
+ * The session cookie's name: with the `__Host-` prefix when the cookie is `Secure`, so the browser
+ * accepts it only from this host over https, with `Path=/` and no `Domain` (a sibling subdomain
+ * cannot plant one).
+ */
+export const cookieName = (secure: boolean): string => (secure ? "__Host-convo_session" : "convo_session")
+
+/** The anonymous visitor's CSRF cookie's name, prefixed like the session cookie's. */
+export const visitorCookieName = (secure: boolean): string => (secure ? "__Host-convo_csrf" : "convo_csrf")
+
+/** Whether a request's cookies are `Secure`: `COOKIE_SECURE=1`, or the request came through an https proxy. */
+export const secureRequest = (
+  headers: Readonly<Record<string, string | undefined>>,
+  options: { readonly cookieSecure: boolean }
+): boolean => options.cookieSecure || headers["x-forwarded-proto"] === "https"
 
 /** How long a logged-in session lasts. */
 export const userSessionMillis = 14 * 24 * 60 * 60 * 1000
 
-/** How long an anonymous session (a CSRF token for the log-in and sign-up forms) lasts. */
-export const anonymousSessionMillis = 24 * 60 * 60 * 1000
+/** How long an anonymous visitor's CSRF cookie (for the log-in and sign-up forms) lasts. */
+export const visitorCookieMillis = 24 * 60 * 60 * 1000
 
 /** A live session. */
 export interface Session {
@@ -80,16 +96,14 @@ export class Sessions extends Effect.Service<Sessions>()("@convo/example-languag
         WHERE s.id_hash = ${hash} AND s.expires_at > ${Date.now()}`
     })
 
-    /** Starts a session for a user, or an anonymous one. */
-    const create = Effect.fn("Sessions.create")(function* (user: User | null) {
+    /** Starts a session for a user. */
+    const create = Effect.fn("Sessions.create")(function* (user: User) {
       const token = NodeCrypto.randomBytes(32).toString("base64url")
       const now = Date.now()
-      const expiresAt = now + (user === null ? anonymousSessionMillis : userSessionMillis)
+      const expiresAt = now + userSessionMillis
       yield* sql`DELETE FROM example_session WHERE expires_at <= ${now}`.pipe(unavailable("Sessions.create"))
       yield* sql`INSERT INTO example_session (id_hash, user_id, created_at, expires_at)
-                 VALUES (${idHash(token)}, ${user?.id ?? null}, ${now}, ${expiresAt})`.pipe(
-        unavailable("Sessions.create")
-      )
+                 VALUES (${idHash(token)}, ${user.id}, ${now}, ${expiresAt})`.pipe(unavailable("Sessions.create"))
       const session: Session = { token, user, expiresAt }
       return session
     })
@@ -119,14 +133,39 @@ export class Sessions extends Effect.Service<Sessions>()("@convo/example-languag
     /** The CSRF token of a session. */
     const csrfToken = (session: Session): string => hmac("csrf", session.token)
 
-    /** Whether a submitted CSRF token is the session's (constant-time). */
-    const checkCsrf = (session: Session, submitted: string): boolean => {
-      const expected = Buffer.from(csrfToken(session))
-      const given = Buffer.from(submitted)
-      return given.length === expected.length && NodeCrypto.timingSafeEqual(given, expected)
+    const same = (expected: string, submitted: string): boolean => {
+      const a = Buffer.from(expected)
+      const b = Buffer.from(submitted)
+      return a.length === b.length && NodeCrypto.timingSafeEqual(a, b)
     }
 
-    return { create, get, destroy, csrfToken, checkCsrf } as const
+    /** Whether a submitted CSRF token is the session's (constant-time). */
+    const checkCsrf = (session: Session, submitted: string): boolean => same(csrfToken(session), submitted)
+
+    /** A fresh anonymous visitor id, for the visitor cookie. */
+    const newVisitor = (): string => NodeCrypto.randomBytes(32).toString("base64url")
+
+    /** Whether a visitor cookie's value is one this app could have made (its shape only: it is not stored). */
+    const isVisitor = (visitor: string): boolean => tokenPattern.test(visitor)
+
+    /** The CSRF token of an anonymous visitor: an HMAC of the visitor cookie, so nothing is stored. */
+    const visitorCsrfToken = (visitor: string): string => hmac("csrf-visitor", visitor)
+
+    /** Whether a submitted CSRF token is the visitor's (constant-time). */
+    const checkVisitorCsrf = (visitor: string, submitted: string): boolean =>
+      isVisitor(visitor) && same(visitorCsrfToken(visitor), submitted)
+
+    return {
+      create,
+      get,
+      destroy,
+      csrfToken,
+      checkCsrf,
+      newVisitor,
+      isVisitor,
+      visitorCsrfToken,
+      checkVisitorCsrf
+    } as const
   }),
   dependencies: [SessionSecret.Default]
 }) {}

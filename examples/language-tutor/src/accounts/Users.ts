@@ -1,7 +1,10 @@
 /**
  * The app's users: sign-up, log-in checks and the staff flag. The first user to sign up becomes
  * staff (the admin pages are theirs); `ADMIN_USERNAME` / `ADMIN_PASSWORD` create or promote one at
- * start instead.
+ * start instead. "First" is decided atomically, also when sign-ups race on PostgreSQL: the staff
+ * place is a row (`example_setting` key `first_staff`) that the sign-up's transaction claims with
+ * `INSERT ... ON CONFLICT DO NOTHING`, so exactly one transaction gets it (a concurrent one waits
+ * for the first to commit or roll back).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
@@ -53,19 +56,27 @@ export class Users extends Effect.Service<Users>()("@convo/example-language-tuto
       Result: UserRow,
       execute: (id) => sql`SELECT * FROM example_user WHERE id = ${id}`
     })
-    const insert = SqlSchema.single({
+    const insertRow = SqlSchema.single({
       Request: Schema.Struct({ username: Schema.String, password_hash: Schema.String, staff: Schema.Boolean }),
       Result: UserRow,
-      // The first user is staff: decided in the same statement that inserts them.
-      execute: (input) =>
-        input.staff
-          ? sql`INSERT INTO example_user (username, password_hash, is_staff, created_at)
-                VALUES (${input.username}, ${input.password_hash}, 1, ${Date.now()}) RETURNING *`
-          : sql`INSERT INTO example_user (username, password_hash, is_staff, created_at)
-                VALUES (${input.username}, ${input.password_hash},
-                        (SELECT CASE WHEN EXISTS (SELECT 1 FROM example_user) THEN 0 ELSE 1 END), ${Date.now()})
-                RETURNING *`
+      execute: (input) => sql`INSERT INTO example_user (username, password_hash, is_staff, created_at)
+                VALUES (${input.username}, ${input.password_hash}, ${input.staff ? 1 : 0}, ${Date.now()}) RETURNING *`
     })
+    /** Claims the first user's staff place; true for the one transaction that gets it. */
+    const claimFirstStaff = (username: string) =>
+      Effect.map(
+        sql`INSERT INTO example_setting (key, value) VALUES ('first_staff', ${username})
+            ON CONFLICT (key) DO NOTHING RETURNING key`,
+        (rows) => rows.length > 0
+      )
+    // The first user is staff: the claim and the insert commit together, or neither does.
+    const insert = (input: { readonly username: string; readonly password_hash: string; readonly staff: boolean }) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const first = yield* claimFirstStaff(input.username)
+          return yield* insertRow({ ...input, staff: input.staff || first })
+        })
+      )
 
     /** Creates a user; the first one is staff, or this one when `staff` is true. */
     const create = Effect.fn("Users.create")(function* (input: {
@@ -127,9 +138,14 @@ export class Users extends Effect.Service<Users>()("@convo/example-language-tuto
         )
       }
       const password_hash = yield* Passwords.hash(password)
-      yield* sql`UPDATE example_user SET is_staff = 1, password_hash = ${password_hash} WHERE id = ${existing.value.id}`.pipe(
-        unavailable("Users.ensureStaff")
-      )
+      yield* sql
+        .withTransaction(
+          Effect.zipRight(
+            claimFirstStaff(username),
+            sql`UPDATE example_user SET is_staff = 1, password_hash = ${password_hash} WHERE id = ${existing.value.id}`
+          )
+        )
+        .pipe(unavailable("Users.ensureStaff"))
       return { ...toUser(existing.value), isStaff: true }
     })
 

@@ -4,8 +4,10 @@
  * built per request from the session cookie (`make`), and `commit` adds the `Set-Cookie` header
  * the handler's actions call for.
  *
- * The cookie is `HttpOnly; SameSite=Lax; Path=/`, plus `Secure` when `COOKIE_SECURE=1` or the
- * request came through an https proxy (`X-Forwarded-Proto: https`).
+ * The cookies are `HttpOnly; SameSite=Lax; Path=/`, plus `Secure` (and the `__Host-` name prefix)
+ * when `COOKIE_SECURE=1` or the request came through an https proxy (`X-Forwarded-Proto: https`).
+ * A visitor who is not logged in has no session: the forms' CSRF token is signed from a random
+ * visitor cookie, so anonymous page views store nothing.
  */
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -15,14 +17,21 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { Forbidden, LoginRequired, type Unavailable } from "../lib/HttpErrors.js"
 import * as Forms from "../lib/Forms.js"
-import { cookieName, type Session, Sessions } from "./Sessions.js"
+import {
+  cookieName,
+  secureRequest,
+  type Session,
+  Sessions,
+  visitorCookieMillis,
+  visitorCookieName
+} from "./Sessions.js"
 import type { User } from "./Users.js"
 
 /** The visit of the current request. */
 export interface Service {
   /** The logged-in user, or `null`. */
   readonly user: User | null
-  /** The CSRF token to put in a form; starts an anonymous session when there is none. */
+  /** The CSRF token to put in a form; gives an anonymous visitor a (signed, unstored) visitor cookie. */
   readonly csrfToken: Effect.Effect<string, Unavailable>
   /** Fails with `Forbidden` unless the form carries this session's CSRF token. */
   readonly checkCsrf: (form: Forms.Form) => Effect.Effect<void, Forbidden>
@@ -58,66 +67,94 @@ export interface Built {
   readonly commit: (response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.HttpServerResponse
 }
 
-/** Builds the visit of a request from its session cookie. */
+/** Builds the visit of a request from its session cookie (or, not logged in, its visitor cookie). */
 export const make = (
   request: HttpServerRequest.HttpServerRequest,
   options: { readonly secureCookies: boolean }
 ): Effect.Effect<Built, Unavailable, Sessions> =>
   Effect.gen(function* () {
     const sessions = yield* Sessions
-    const token = request.cookies[cookieName]
+    const secure = secureRequest(request.headers, { cookieSecure: options.secureCookies })
+    const sessionCookie = cookieName(secure)
+    const visitorCookie = visitorCookieName(secure)
+    const token = request.cookies[sessionCookie]
     let session: Session | null = token === undefined ? null : Option.getOrNull(yield* sessions.get(token))
-    let cookie: { readonly _tag: "Set"; readonly session: Session } | { readonly _tag: "Clear" } | null = null
-    const secure = options.secureCookies || request.headers["x-forwarded-proto"] === "https"
-
-    const start = (user: User | null) =>
-      Effect.map(sessions.create(user), (fresh) => {
-        session = fresh
-        cookie = { _tag: "Set", session: fresh }
-        return fresh
-      })
+    const existingVisitor = request.cookies[visitorCookie]
+    let visitor: string | null =
+      existingVisitor !== undefined && sessions.isVisitor(existingVisitor) ? existingVisitor : null
+    let sessionChange: { readonly _tag: "Set"; readonly session: Session } | { readonly _tag: "Clear" } | null = null
+    let visitorChange: { readonly _tag: "Set"; readonly visitor: string } | { readonly _tag: "Clear" } | null = null
 
     const visit: Service = {
       get user() {
         return session?.user ?? null
       },
-      csrfToken: Effect.suspend(() => (session === null ? start(null) : Effect.succeed(session))).pipe(
-        Effect.map((current) => sessions.csrfToken(current))
-      ),
+      csrfToken: Effect.sync(() => {
+        if (session !== null) return sessions.csrfToken(session)
+        if (visitor === null) {
+          visitor = sessions.newVisitor()
+          visitorChange = { _tag: "Set", visitor }
+        }
+        return sessions.visitorCsrfToken(visitor)
+      }),
       checkCsrf: (form) =>
         Effect.suspend(() => {
           const submitted = form["csrf_token"]
-          if (session === null || submitted === undefined || !sessions.checkCsrf(session, submitted)) {
-            return Effect.fail(
-              new Forbidden({
-                message: "The form's security token is missing or stale. Reload the page and try again."
-              })
-            )
-          }
-          return Effect.void
+          const valid =
+            submitted !== undefined &&
+            (session !== null
+              ? sessions.checkCsrf(session, submitted)
+              : visitor !== null && sessions.checkVisitorCsrf(visitor, submitted))
+          return valid
+            ? Effect.void
+            : Effect.fail(
+                new Forbidden({
+                  message: "The form's security token is missing or stale. Reload the page and try again."
+                })
+              )
         }),
       logIn: (user) =>
         Effect.gen(function* () {
           if (session !== null) yield* sessions.destroy(session.token)
-          yield* start(user)
+          const fresh = yield* sessions.create(user)
+          session = fresh
+          sessionChange = { _tag: "Set", session: fresh }
+          if (visitor !== null) {
+            visitor = null
+            visitorChange = { _tag: "Clear" }
+          }
         }),
       logOut: Effect.gen(function* () {
         if (session !== null) yield* sessions.destroy(session.token)
         session = null
-        cookie = { _tag: "Clear" }
+        sessionChange = { _tag: "Clear" }
       })
     }
 
     const commit = (response: HttpServerResponse.HttpServerResponse) => {
-      const change = cookie as typeof cookie
-      if (change === null) return response
       const base = { httpOnly: true, sameSite: "lax", path: "/", secure } as const
-      return change._tag === "Clear"
-        ? HttpServerResponse.unsafeSetCookie(response, cookieName, "", { ...base, maxAge: Duration.zero })
-        : HttpServerResponse.unsafeSetCookie(response, cookieName, change.session.token, {
-            ...base,
-            expires: new Date(change.session.expiresAt)
-          })
+      let out = response
+      const onSession = sessionChange as typeof sessionChange
+      if (onSession !== null) {
+        out =
+          onSession._tag === "Clear"
+            ? HttpServerResponse.unsafeSetCookie(out, sessionCookie, "", { ...base, maxAge: Duration.zero })
+            : HttpServerResponse.unsafeSetCookie(out, sessionCookie, onSession.session.token, {
+                ...base,
+                expires: new Date(onSession.session.expiresAt)
+              })
+      }
+      const onVisitor = visitorChange as typeof visitorChange
+      if (onVisitor !== null) {
+        out =
+          onVisitor._tag === "Clear"
+            ? HttpServerResponse.unsafeSetCookie(out, visitorCookie, "", { ...base, maxAge: Duration.zero })
+            : HttpServerResponse.unsafeSetCookie(out, visitorCookie, onVisitor.visitor, {
+                ...base,
+                maxAge: Duration.millis(visitorCookieMillis)
+              })
+      }
+      return out
     }
     return { visit, commit }
   })

@@ -7,8 +7,13 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { Unavailable } from "./HttpErrors.js"
 
-/** An integer column: a number on SQLite, a string for `bigint` on PostgreSQL. */
-export const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
+/**
+ * An integer column: a number on SQLite, a string for `bigint` on PostgreSQL. A value JavaScript
+ * cannot hold exactly (past 2^53) is refused, never rounded into another row's id.
+ */
+export const Int = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(
+  Schema.filter((n) => Number.isSafeInteger(n), { message: () => "an integer that JavaScript holds exactly" })
+)
 
 /** A database failure becomes a 503 page that shows no details; the cause is logged. */
 export const unavailable =

@@ -1,17 +1,19 @@
 /**
- * The room pages (S23): the index (your rooms and a form for a new one), and
- * `/example/chat/:room_pk/`, which needs a logged-in user, gets or creates the room and renders
+ * The room pages (S23): the index (your rooms and a form for a new one, posted to
+ * `/example/chat/new/`), and `/example/chat/:room_pk/`, which needs a logged-in user and renders
  * convo's chat page connected to the room's conversation, at the socket URL reversed from the
- * route table.
+ * route table. Rooms get their ids from the database when the form creates them; a room id that
+ * does not exist, or is another user's, is the same 404 for everyone.
  */
 import * as ChatPage from "@convo/adapter-http/ChatPage"
 import * as Routes from "@convo/core/Routes"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { requireUser, Visit } from "../accounts/Visit.js"
 import { html } from "../lib/Html.js"
-import { Forbidden } from "../lib/HttpErrors.js"
+import { NotFound } from "../lib/HttpErrors.js"
 import * as Forms from "../lib/Forms.js"
 import * as Layout from "../Layout.js"
 import * as Page from "../Page.js"
@@ -69,11 +71,7 @@ const indexPage = (options: { readonly status?: number; readonly form?: Paramete
       status: options.status ?? 200,
       body: html` ${
         rooms.length === 0
-          ? html`<p>
-              No rooms yet. Open
-              <a href="${url("example-room", { room_pk: 1 })}">${url("example-room", { room_pk: 1 })}</a> (the
-              tutorial's room) or create one below.
-            </p>`
+          ? html`<p>No rooms yet: create one below (the tutorial's room is the one the form starts with).</p>`
           : html`<ul>
               ${rooms.map((room) => html`<li><a href="${url("example-room", { room_pk: room.id })}">Room ${room.id}</a>: ${describe(room)}</li>`)}
             </ul>`
@@ -108,11 +106,12 @@ const roomPage = Page.handle(
   Effect.gen(function* () {
     const user = yield* requireUser // @login_required
     const roomPk = yield* idParam((yield* params("example-room")).room_pk)
-    const rooms = yield* Rooms
-    const { room } = yield* rooms.getOrCreate(roomPk, { ...defaults, ownerId: user.id, conversationId: null })
-    if (room.ownerId !== null && room.ownerId !== user.id) {
-      return yield* new Forbidden({ message: "This room belongs to another user." })
+    const found = yield* (yield* Rooms).byId(roomPk)
+    // another user's room is as unknown as a room that does not exist: the answer tells nothing
+    if (Option.isNone(found) || found.value.ownerId !== user.id) {
+      return yield* new NotFound({ message: "There is no such room." })
     }
+    const room = found.value
     const wsUrl = yield* Routes.reverse(routes, "example-chat", { conversation_pk: room.conversationId }).pipe(
       Effect.orDie
     )

@@ -28,10 +28,11 @@ export interface Room {
   readonly createdAt: number
 }
 
-/** A room about to be created. `conversationId` is filled in by the before-create hook. */
+/**
+ * A room about to be created. `conversationId` is filled in by the before-create hook. The id is
+ * always the database's: a URL never creates a room, so nobody can pick (or squat) an id.
+ */
 export interface RoomDraft {
-  /** An explicit id (the seed's `get_or_create(pk=room_pk)`); generated when absent. */
-  readonly id?: number | undefined
   readonly language: string
   readonly situation: string
   readonly level: string
@@ -133,7 +134,6 @@ export class Rooms extends Effect.Service<Rooms>()("@convo/example-language-tuto
     const insert = (draft: RoomDraft, conversationId: number) =>
       Effect.gen(function* () {
         const row = {
-          ...(draft.id === undefined ? {} : { id: draft.id }),
           language: draft.language,
           situation: draft.situation,
           level: draft.level,
@@ -142,14 +142,6 @@ export class Rooms extends Effect.Service<Rooms>()("@convo/example-language-tuto
           created_at: Date.now()
         }
         const [inserted] = yield* sql`INSERT INTO example_chat_room ${sql.insert(row)} RETURNING *`
-        if (draft.id !== undefined) {
-          // PostgreSQL: an explicit id does not move the sequence; move it past the largest id.
-          yield* sql.onDialectOrElse({
-            pg: () =>
-              sql`SELECT setval(pg_get_serial_sequence('example_chat_room', 'id'), (SELECT MAX(id) FROM example_chat_room))`,
-            orElse: () => Effect.succeed([])
-          })
-        }
         return toRoom(yield* Schema.decodeUnknown(RoomRow)(inserted).pipe(Effect.orDie))
       })
 
@@ -189,23 +181,6 @@ export class Rooms extends Effect.Service<Rooms>()("@convo/example-language-tuto
       return Option.map(row, toRoom)
     })
 
-    // #region get-or-create
-    /**
-     * The room with this id, created with these settings when there is none (the seed's
-     * `LLMChatRoom.objects.get_or_create(pk=room_pk)`). Two requests racing to create it both get
-     * the one that won.
-     */
-    const getOrCreate = Effect.fn("Rooms.getOrCreate")(function* (id: number, draft: Omit<RoomDraft, "id">) {
-      const found = yield* byId(id)
-      if (Option.isSome(found)) return { room: found.value, created: false }
-      const created = yield* create({ ...draft, id }).pipe(Effect.either)
-      if (created._tag === "Right") return { room: created.right, created: true }
-      const winner = yield* byId(id)
-      if (Option.isSome(winner)) return { room: winner.value, created: false }
-      return yield* created.left
-    })
-    // #endregion
-
     const list = Effect.fn("Rooms.list")(function* () {
       const rows = yield* all(undefined).pipe(Effect.catchTag("ParseError", Effect.die), unavailable("Rooms.list"))
       return rows.map(toRoom)
@@ -219,6 +194,6 @@ export class Rooms extends Effect.Service<Rooms>()("@convo/example-language-tuto
       return rows.map(toRoom)
     })
 
-    return { create, byId, byConversation, getOrCreate, list, listOfOwner } as const
+    return { create, byId, byConversation, list, listOfOwner } as const
   })
 }) {}

@@ -13,6 +13,17 @@ export interface FlowOptions {
 
 const password = "correct horse battery"
 
+/** The tutorial's room, as the index page's form starts. */
+export const tutorialRoom = { language: "중국어", situation: "스타벅스에서 커피를 주문하는 상황", level: "초급" }
+
+/** Creates a room with the index page's form; gives the room page's path. */
+export const createRoom = async (browser: Browser, fields: Record<string, string> = tutorialRoom): Promise<string> => {
+  const created = await browser.submit("/", "/example/chat/new/", fields)
+  assert.strictEqual(created.status, 303, created.body.slice(0, 300))
+  assert.match(created.location ?? "", /^\/example\/chat\/[1-9][0-9]*\/$/)
+  return created.location!
+}
+
 /** Signs up a new user with the browser; returns the response of the sign-up POST. */
 export const signUp = (browser: Browser, username: string) =>
   browser.submit("/accounts/signup/", "/accounts/signup/", { username, password, password2: password })
@@ -98,8 +109,13 @@ export const newUserFlow = async (baseUrl: string, options: FlowOptions): Promis
   assert.strictEqual(profile.status, 200)
   assert.match(profile.body, /<th>Staff<\/th>\s*<td>yes<\/td>/) // the first user is staff
 
-  // open the tutorial's room: it is created with its conversation, and the page connects to the reversed socket URL
-  const room = await alice.get("/example/chat/1/")
+  // no room 1 yet: a URL never creates a room
+  const missing = await alice.get("/example/chat/1/")
+  assert.strictEqual(missing.status, 404)
+
+  // create the tutorial's room: it is created with its conversation, and the page connects to the reversed socket URL
+  const roomPath = await createRoom(alice)
+  const room = await alice.get(roomPath)
   assert.strictEqual(room.status, 200)
   const wsUrl = wsUrlOf(room.body)
   assert.match(wsUrl, /^\/ws\/example\/chat\/[0-9]+\/$/)
@@ -156,9 +172,10 @@ export const newUserFlow = async (baseUrl: string, options: FlowOptions): Promis
   // a second user can neither open the room nor the conversation's socket
   const bob = new Browser(baseUrl)
   assert.strictEqual((await signUp(bob, "bob")).status, 303)
-  const bobsRoom = await bob.get("/example/chat/1/")
-  assert.strictEqual(bobsRoom.status, 403)
-  assert.include(bobsRoom.body, "belongs to another user")
+  // another user's room is a 404, the same as a room that does not exist
+  const bobsRoom = await bob.get(roomPath)
+  assert.strictEqual(bobsRoom.status, 404)
+  assert.strictEqual(bobsRoom.body, (await bob.get("/example/chat/999999/")).body)
   const bobsSocket = bob.socket(wsUrl)
   const bobClosed = await bobsSocket.closed
   assert.strictEqual(bobClosed.code, 4403)

@@ -10,19 +10,56 @@
  *
  * @internal
  */
+import type * as Authenticator from "@convo/core/Authenticator"
 import type * as ChatAgent from "@convo/core/ChatAgent"
+import type { User } from "@convo/core/Connection"
 import * as Socket from "@effect/platform/Socket"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as CloseCode from "../CloseCode.js"
 import { classify, type Inbound } from "./frames.js"
 
+/**
+ * The receive limit of a refused socket, which is closed at once: enough for a client's close frame.
+ *
+ * @internal
+ */
+export const refusedFrameBytes = 1024
+
+/**
+ * How an open socket checks that its user still holds: `check` before each frame it hands to the
+ * session and every `every` while open.
+ *
+ * @internal
+ */
+export interface Recheck {
+  readonly check: Effect.Effect<boolean>
+  readonly every: Duration.Duration
+}
+
+/** The recheck of a connection, when the authenticator offers one and the connection has a user. @internal */
+export const recheckOf = (
+  authenticator: Option.Option<Authenticator.Service>,
+  request: Authenticator.RequestInfo,
+  user: User | null
+): Effect.Effect<Recheck | undefined> =>
+  Effect.sync(() => {
+    if (Option.isNone(authenticator) || user === null) return undefined
+    const { recheck, recheckEvery } = authenticator.value
+    if (recheck === undefined) return undefined
+    return { check: Effect.suspend(() => recheck(request, user)), every: recheckEvery ?? Duration.minutes(1) }
+  })
+
 /** @internal */
 export interface LoopOptions {
   readonly maxFrameBytes: number
+  readonly recheck?: Recheck | undefined
 }
 
 const closeWith = (
@@ -84,10 +121,34 @@ export const run = (
     // frames in, one at a time, in arrival order: frames wait in `pending`, and one drain fiber at a
     // time (started by the frame that finds none running, ended when `pending` is empty) hands them
     // to the session, so an idle connection holds no reader fiber
+    // the user must still hold before a frame reaches the session (after a log-out: 4401, nothing runs)
+    const recheck = options.recheck
+    const stillValid: Effect.Effect<boolean> =
+      recheck === undefined
+        ? Effect.succeed(true)
+        : Effect.flatMap(recheck.check, (valid) =>
+            valid
+              ? Effect.succeed(true)
+              : Effect.as(close(CloseCode.unauthenticated, "the session has ended; log in again"), false)
+          )
+    if (recheck !== undefined) {
+      yield* Deferred.await(opened).pipe(
+        Effect.zipRight(
+          Effect.repeat(
+            Effect.delay(stillValid, recheck.every),
+            Schedule.recurWhile((valid: boolean) => valid)
+          )
+        ),
+        Effect.catchAllCause(failed("rechecking the user")),
+        Effect.forkScoped
+      )
+    }
     const handle = (frame: Inbound): Effect.Effect<boolean> => {
       switch (frame._tag) {
         case "Text":
-          return Effect.as(session.receive(frame.text), true)
+          return Effect.flatMap(stillValid, (valid) =>
+            valid ? Effect.as(session.receive(frame.text), true) : Effect.succeed(false)
+          )
         case "Binary":
           return Effect.as(close(CloseCode.badFrame, "binary frames are not supported; send JSON text frames"), false)
         case "TooLarge":

@@ -74,11 +74,16 @@ const CookieAuth = Authenticator.layer((request) => {
  * The server with its store and scripted model. `hooks` replaces agent hooks for the whole server
  * (e.g. `canAccept: () => true` to accept anonymous clients).
  */
-export const layer = (options: { readonly hooks?: Partial<ChatAgentHooks.Hooks> } = {}) => {
+export const layer = (
+  options: {
+    readonly hooks?: Partial<ChatAgentHooks.Hooks>
+    readonly authenticator?: Layer.Layer<Authenticator.Authenticator>
+  } = {}
+) => {
   const model = new ScriptedChatModel({})
   const Store = ConversationStore.layerMemory.pipe(Layer.provide(MessageCodec.layer))
   const Server = ChatSocketNode.layer(routes, mounts, { host: "127.0.0.1" }).pipe(
-    Layer.provide(CookieAuth),
+    Layer.provide(options.authenticator ?? CookieAuth),
     Layer.provide(ChatAgentHooks.layer(options.hooks ?? {})),
     Layer.provide(LlmModels.layerFixed(model)),
     Layer.provideMerge(Store)

@@ -263,13 +263,22 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
     return result
   })
 
-  const clear = Effect.fn("ConversationStore.clear")(function* (id: ConversationId) {
+  const clear = Effect.fn("ConversationStore.clear")(function* (
+    id: ConversationId,
+    options?: Parameters<Service["clear"]>[1]
+  ) {
     yield* Store.checkId("clear", id)
     const now = yield* Clock.currentTimeMillis
     return yield* Effect.suspend(() => {
       const record = conversations.get(id)
       if (record === undefined) return Effect.fail(new ConversationNotFound({ conversationId: id }))
-      messages.delete(id)
+      const userId = options?.userId
+      if (userId === undefined) messages.delete(id)
+      else
+        messages.set(
+          id,
+          (messages.get(id) ?? []).filter((m) => m.row.userId !== userId)
+        )
       record.updatedAt = now
       return Effect.void
     })

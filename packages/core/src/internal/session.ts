@@ -24,6 +24,7 @@ import * as LlmModels from "../LlmModels.js"
 import * as PromptTemplate from "../PromptTemplate.js"
 import * as Protocol from "../Protocol.js"
 import * as TurnLock from "../TurnLock.js"
+import * as Audience from "./audience.js"
 import { toHistoryMessage } from "./historyView.js"
 import * as Lifecycle from "./lifecycle.js"
 import * as Turn from "./turn.js"
@@ -175,7 +176,8 @@ export const open = (agent: ChatAgent, connection: Connection) =>
               if (delivered.has(published.id)) continue
               delivered.add(published.id)
               if (delivered.size > 10_000) delivered.delete(delivered.values().next().value!)
-              emit({ ...published.event, eventId: published.id } as Protocol.ServerEvent)
+              const event = Audience.visible(published.event, conversation, connection)
+              if (event !== undefined) emit({ ...event, eventId: published.id } as Protocol.ServerEvent)
             }
           })
         ).pipe(
@@ -230,7 +232,9 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       store,
       lock,
       emit: (event) =>
-        conversation === null ? Effect.sync(() => emit(event)) : Effect.asVoid(bus.publish(conversation.id, event)),
+        conversation === null
+          ? Effect.sync(() => emit(event))
+          : Effect.asVoid(bus.publish(conversation.id, Audience.tag(event, conversation, connection))),
       publishTo: (conversationId, event) => Effect.asVoid(bus.publish(conversationId, event)),
       reply: (event) => Effect.sync(() => emit(event)),
       memory

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import type { ConversationId, MessageStatus, PendingTurn, Service as Store, StoreError } from "../ConversationStore.js"
 import type * as Protocol from "../Protocol.js"
 import type * as TurnLock from "../TurnLock.js"
+import * as Audience from "./audience.js"
 import * as Lifecycle from "./lifecycle.js"
 
 /** What recovery needs. @internal */
@@ -53,11 +54,14 @@ const recoverOne = (env: RecoverEnv, turn: PendingTurn) =>
     if (result.duplicate) return
     yield* Effect.logInfo(`recovered turn ${turn.turnId} of conversation ${turn.conversationId} as ${status}`)
     const usage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 }
+    // seen by the turn's user (in a conversation without an owner, only by them)
+    const publish = (event: Protocol.ServerEvent) =>
+      env.publishTo(turn.conversationId, Audience.tagUser(event, turn.userId))
     const reply = turn.draft.length > 0 ? idOf(turn.draft[turn.draft.length - 1]) : undefined
-    if (reply !== undefined) yield* env.publishTo(turn.conversationId, { type: "message_end", id: reply, status })
+    if (reply !== undefined) yield* publish({ type: "message_end", id: reply, status })
     const human = idOf(turn.human)
-    if (human !== undefined) yield* env.publishTo(turn.conversationId, { type: "message_end", id: human, status })
-    yield* env.publishTo(turn.conversationId, { type: "turn_end", turnId: turn.turnId, status, usage })
+    if (human !== undefined) yield* publish({ type: "message_end", id: human, status })
+    yield* publish({ type: "turn_end", turnId: turn.turnId, status, usage })
   }).pipe(
     Effect.catchAll((error) => Effect.logWarning(`could not recover turn ${turn.turnId}`, error)),
     Effect.uninterruptible
