@@ -192,24 +192,32 @@ export const toUIMessages: (
 // ---------------------------------------------------------------------------
 
 /**
+ * The name of the chat route (`POST` a turn).
+ *
  * @since 0.1.0
  * @category routes
  */
 export const chatRouteName = "convo-ai-chat"
 
 /**
+ * The name of the resume route (`GET` the running turn).
+ *
  * @since 0.1.0
  * @category routes
  */
 export const streamRouteName = "convo-ai-stream"
 
 /**
+ * The name of the history route (`GET` the stored `UIMessage`s).
+ *
  * @since 0.1.0
  * @category routes
  */
 export const messagesRouteName = "convo-ai-messages"
 
 /**
+ * The name of the stop route (`POST` to stop the running turn).
+ *
  * @since 0.1.0
  * @category routes
  */
@@ -278,6 +286,8 @@ export interface Options {
 }
 
 /**
+ * The largest request body accepted by default: 8 MiB (images come inline as data URLs).
+ *
  * @since 0.1.0
  * @category defaults
  */
