@@ -548,9 +548,10 @@ const runningTurn = (
         }
       }
     }
-    // the retained log, up to the live edge: the first live id, or a pause (the log comes at once)
-    for (;;) {
-      const next = yield* Queue.take(inbox).pipe(Effect.timeoutOption(Duration.millis(150)))
+    // the retained log, up to the live edge: the first live id, or a pause once the log has come
+    // (it is read in one go when subscribing; a live event while a turn runs usually comes first)
+    for (let received = false; ; received = true) {
+      const next = yield* Queue.take(inbox).pipe(Effect.timeoutOption(Duration.millis(received ? 150 : 1_000)))
       if (Option.isNone(next)) break
       const batch = [next.value, ...(yield* Queue.takeAll(inbox))]
       const edge = yield* Deferred.poll(boundary)

@@ -155,6 +155,56 @@ describe("AiSdkChat with the AI SDK's Chat", () => {
     })
   )
 
+  it.scopedLive("an image goes in as a file part, is stored, and comes back as the same file part", () =>
+    Effect.gen(function* () {
+      const { chatId, conversation, served, store, model } = yield* setup()
+      model.enqueue(ScriptedReply.text("A red pixel."))
+      // a 1x1 PNG
+      const png =
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+      const chat = chatOf(served.base, chatId, "alice")
+      yield* Effect.promise(() =>
+        chat.sendMessage({ text: "What is this?", files: [{ type: "file", mediaType: "image/png", url: png }] })
+      )
+      assert.strictEqual(chat.status, "ready", String(chat.error))
+      const page = yield* store.history(conversation.id)
+      const human = page.entries[0]!
+      const content = human._tag === "Decoded" ? (human.value as { content: unknown }).content : undefined
+      assert.deepStrictEqual(content, [
+        { type: "text", text: "What is this?" },
+        { type: "image_url", image_url: { url: png } }
+      ])
+      const reloaded = JSON.parse((yield* getMessages(served.base, chatId, "alice")).text) as Array<UIMessage>
+      assert.deepStrictEqual(reloaded, plain(chat.messages))
+      assert.deepStrictEqual(reloaded[0]!.parts, [
+        { type: "file", mediaType: "image/png", url: png },
+        { type: "text", text: "What is this?" }
+      ])
+    })
+  )
+
+  it.scopedLive("a model failure ends the stream with the protocol's error chunk; the turn is stored as error", () =>
+    Effect.gen(function* () {
+      const { chatId, conversation, served, store, model } = yield* setup()
+      model.enqueue(ScriptedReply.streamError("Half an ans", { message: "upstream broke" }))
+      const chat = chatOf(served.base, chatId, "alice")
+      yield* Effect.promise(() => chat.sendMessage({ text: "Try" }))
+      assert.strictEqual(chat.status, "error")
+      assert.match(chat.error?.message ?? "", /model call failed/)
+      const metadata = chat.messages[1]!.metadata as AiSdkChat.Metadata
+      assert.strictEqual(metadata.status, "error")
+      assert.strictEqual(textOf(chat.messages[1]), "Half an ans")
+      const page = yield* store.history(conversation.id)
+      assert.deepStrictEqual(
+        page.entries.map((entry) => [entry.kind, entry.status]),
+        [
+          ["human", "error"],
+          ["ai", "error"]
+        ]
+      )
+    })
+  )
+
   it.scopedLive("stop() aborts the request; the turn is stored as aborted with what was streamed", () =>
     Effect.gen(function* () {
       const { chatId, conversation, served, store, model } = yield* setup()
