@@ -395,48 +395,52 @@ const postChat = (
     const detached = options.detach ? yield* Scope.make() : null
     const sessionScope: Scope.Scope = detached ?? requestScope
     const closeDetached = detached === null ? Effect.void : Scope.close(detached, Exit.void)
-    const session = yield* ChatAgent.connect(agent, connection).pipe(
-      Scope.extend(sessionScope),
-      Effect.mapError(Http.rejection),
-      Effect.onError(() => closeDetached)
-    )
-    const events = yield* Queue.unbounded<Protocol.ServerEvent>()
-    yield* Stream.runForEach(session.events, (event) => Queue.offer(events, event)).pipe(Effect.forkIn(sessionScope))
-    let first = yield* Queue.take(events)
-    while (!(first.type === "history" && first.initial)) first = yield* Queue.take(events)
+    // until the session is handed to its closer, a failure or an interruption closes it here
+    const { conversationId, events, prefix } = yield* Effect.gen(function* () {
+      const session = yield* ChatAgent.connect(agent, connection).pipe(
+        Scope.extend(sessionScope),
+        Effect.mapError(Http.rejection)
+      )
+      const events = yield* Queue.unbounded<Protocol.ServerEvent>()
+      yield* Stream.runForEach(session.events, (event) => Queue.offer(events, event)).pipe(Effect.forkIn(sessionScope))
+      let first = yield* Queue.take(events)
+      while (!(first.type === "history" && first.initial)) first = yield* Queue.take(events)
 
-    const conversationId = session.conversation?.id ?? null
-    yield* session.send({
-      type: "user_message",
-      text: input.text,
-      clientId: input.clientId,
-      ...(input.images.length > 0 ? { images: input.images } : {})
-    })
-    const marker = `convo-ai-${globalThis.crypto.randomUUID()}`
-    yield* session.send({ type: "ping", id: marker })
-    const prefix: Array<Protocol.ServerEvent> = []
-    for (;;) {
-      const event = yield* Queue.take(events)
-      if (event.type === "pong" && event.id === marker) break
-      prefix.push(event)
-    }
-    if (conversationId !== null) {
-      const sessions = running.get(conversationId) ?? new Set()
-      sessions.add(session)
-      running.set(conversationId, sessions)
-    }
-    const release = Effect.sync(() => {
-      if (conversationId === null) return
-      const sessions = running.get(conversationId)
-      sessions?.delete(session)
-      if (sessions?.size === 0) running.delete(conversationId)
-    })
-    // once every turn of the session is done: forget it, and close a detached session
-    yield* session.idle.pipe(
-      Effect.zipRight(release),
-      Effect.zipRight(closeDetached),
-      detached === null ? Effect.forkIn(requestScope) : Effect.forkDaemon
-    )
+      const conversationId = session.conversation?.id ?? null
+      yield* session.send({
+        type: "user_message",
+        text: input.text,
+        clientId: input.clientId,
+        ...(input.images.length > 0 ? { images: input.images } : {})
+      })
+      // the session answers a message it refuses at once before the pong of a ping sent after it
+      const marker = `convo-ai-${globalThis.crypto.randomUUID()}`
+      yield* session.send({ type: "ping", id: marker })
+      const prefix: Array<Protocol.ServerEvent> = []
+      for (;;) {
+        const event = yield* Queue.take(events)
+        if (event.type === "pong" && event.id === marker) break
+        prefix.push(event)
+      }
+      if (conversationId !== null) {
+        const sessions = running.get(conversationId) ?? new Set()
+        sessions.add(session)
+        running.set(conversationId, sessions)
+      }
+      const release = Effect.sync(() => {
+        if (conversationId === null) return
+        const sessions = running.get(conversationId)
+        sessions?.delete(session)
+        if (sessions?.size === 0) running.delete(conversationId)
+      })
+      // once every turn of the session is done: forget it, and close a detached session
+      yield* session.idle.pipe(
+        Effect.zipRight(release),
+        Effect.zipRight(closeDetached),
+        detached === null ? Effect.forkIn(requestScope) : Effect.forkDaemon
+      )
+      return { conversationId, events, prefix }
+    }).pipe(Effect.onError(() => closeDetached))
 
     const refusal = prefix.find(isRefusal)
     if (refusal !== undefined) return yield* Http.fail(refusalStatus(refusal.code), refusal.code, refusal.message)
@@ -445,8 +449,9 @@ const postChat = (
     const chunks = Stream.concat(Stream.fromIterable(prefix), Stream.fromQueue(events)).pipe(
       Stream.map((event): Batch => {
         if (state === null) {
-          if (event.type === "message_start" && event.role === "human" && event.clientId === input.clientId) {
-            state = Ui.makeTurnState(event.turnId, conversationId)
+          const turnId = Ui.turnOfClientMessage(event, input.clientId)
+          if (turnId !== undefined) {
+            state = Ui.makeTurnState(turnId, conversationId)
             return { chunks: [Ui.startChunk(state)], last: false }
           }
           // refused once the turn ran its checks: a client id already stored, the history unavailable

@@ -126,6 +126,22 @@ export const makeTurnState = (turnId: string, conversationId: number | null): Tu
   done: false
 })
 
+/**
+ * The turn of the human message sent with `clientId`, when `event` names it: its `message_start`,
+ * or an acknowledgement (`received`, read structurally: cores that lack it never send it).
+ *
+ * @internal
+ */
+export const turnOfClientMessage = (event: Protocol.ServerEvent, clientId: string): string | undefined => {
+  if (event.type === "message_start") {
+    return event.role === "human" && event.clientId === clientId ? event.turnId : undefined
+  }
+  const loose = event as { readonly type: string; readonly clientId?: unknown; readonly turnId?: unknown }
+  return loose.type === "received" && loose.clientId === clientId && typeof loose.turnId === "string"
+    ? loose.turnId
+    : undefined
+}
+
 /** The assistant `UIMessage` id of a turn: the same live and in history. @internal */
 export const assistantId = (turnId: string): string => `turn-${turnId}`
 
