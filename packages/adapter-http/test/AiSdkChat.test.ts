@@ -289,6 +289,28 @@ describe("AiSdkChat with the AI SDK's Chat", () => {
         "alice"
       )
       assert.strictEqual(regenerate.status, 400)
+      const pdf = yield* Support.postJson(
+        `${served.base}/api/chat`,
+        {
+          id: chatId,
+          messages: [
+            {
+              id: "x3",
+              role: "user",
+              parts: [{ type: "file", mediaType: "application/pdf", url: "data:application/pdf;base64,JVBERi0=" }]
+            }
+          ]
+        },
+        "alice"
+      )
+      assert.strictEqual(pdf.status, 415)
+      const foreign = yield* Support.postJson(
+        `${served.base}/api/chat`,
+        { id: chatId, messages: [{ id: "x4", role: "user", parts: [{ type: "text", text: "csrf" }] }] },
+        "alice",
+        { origin: "https://evil.example" }
+      )
+      assert.strictEqual(foreign.status, 403)
       const page = yield* store.history(conversation.id)
       assert.deepStrictEqual(
         page.entries.map((entry) => [entry.kind, entry.clientId]),
