@@ -2,6 +2,7 @@
 // each with `npm pack`, installs the tarballs into a fresh project in a temp folder outside the
 // workspace with README's own `npm install` line (the registry gives the rest), and runs there:
 //
+//   0. npm ls       one copy each of effect, @effect/platform, @effect/sql, @langchain/core, @convo/core
 //   1. core.mjs       the runtime-neutral core: codec round trip, memory store, an offline turn
 //   2. store.mjs      a SQLite store: migrate, append a turn, read it back from the file
 //   3. quickstart.mjs README's quick start, verbatim, as a server; client.mjs fetches the chat
@@ -144,6 +145,17 @@ try {
     console.log(`consumer: better-sqlite3 ${versionIn(app)}: binding copied from the workspace's build`)
   } else npm(["rebuild", "better-sqlite3"], { cwd: app })
   step(`installed: ${install}`)
+
+  // one copy of what the app and convo share (they are peers): two would split tags, classes and schemas
+  for (const shared of ["effect", "@effect/platform", "@effect/sql", "@langchain/core", "@convo/core"]) {
+    const copies = new Set(
+      execFileSync("npm", ["ls", shared, "--all", "--parseable"], { cwd: app, env, encoding: "utf8" })
+        .split("\n")
+        .filter((line) => line.trim().length > 0)
+    )
+    if (copies.size !== 1) throw new Error(`${copies.size} copies of ${shared}: ${[...copies].join(", ")}`)
+  }
+  step("one copy each of effect, @effect/platform, @effect/sql, @langchain/core and @convo/core")
 
   for (const file of ["core.mjs", "store.mjs", "client.mjs", "web.mjs", "typed"])
     cpSync(join(root, "test/consumer", file), join(app, file), { recursive: true })
