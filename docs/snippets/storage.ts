@@ -1,4 +1,4 @@
-// Snippets of docs/guides/postgresql.md, sql-logging.md and custom-store.md. Type-checked in CI;
+// Snippets of docs/guides/storage.md, sql-logging.md and custom-store.md. Type-checked in CI;
 // scripts/check-docs.mjs checks that each region appears verbatim in the guides. The custom store
 // below passes the conformance suite (packages/testing/test/CustomStoreDoc.test.ts).
 import * as ConversationStore from "@convo/core/ConversationStore"
