@@ -331,6 +331,7 @@ describe.each(backends)("durable turns under faults on %s", (_name, makeBackend)
           yield* client.send({ type: "stop" })
           yield* watcher.until((events) => turnEndOf(events, clientId) !== undefined, `the end of ${clientId}`)
         }
+        const acked = [...acknowledged(client)]
         for (let i = 0; i < 8; i++) {
           yield* Effect.scoped(
             Effect.gen(function* () {
@@ -338,18 +339,20 @@ describe.each(backends)("durable turns under faults on %s", (_name, makeBackend)
               yield* dropping.send({ type: "user_message", text: "slow 5 20", clientId: `drop-${i}` })
               yield* sleep(Math.floor(Math.random() * 40))
               dropping.drop()
+              // only what the sender saw acknowledged was promised
+              acked.push(...acknowledged(dropping))
             })
           )
         }
-        // every message the watcher saw acknowledged ends, and is stored once
-        yield* sleep(300)
-        const acked = acknowledged(watcher)
+        // every acknowledged message ends (watchers see it) and is stored once; none is stored twice
         yield* watcher.until(
           (events) => acked.every((clientId) => turnEndOf(events, clientId) !== undefined),
           "every acknowledged turn's end"
         )
         assert.isAtLeast(acked.length, 10)
-        yield* checkHistory(backend, conversationId, acked)
+        const rows = yield* checkHistory(backend, conversationId, acked)
+        const ids = rows.flatMap((row) => (row.client_id === null ? [] : [row.client_id]))
+        assert.strictEqual(new Set(ids).size, ids.length, "no message is stored twice")
         yield* nextTurnWorks(chat.port, conversationId, modelProc, ["slow 5 20"])
       })
   )
@@ -428,6 +431,10 @@ describe.each(backends)("durable turns under faults on %s", (_name, makeBackend)
         rows.some((row) => row.client_id === "bound-3"),
         "the busy message is not stored"
       )
+      // refused for now, not for ever: the same client id goes through once there is room
+      yield* again.send({ type: "user_message", text: "q3", clientId: "bound-3" })
+      yield* again.until((events) => turnEndOf(events, "bound-3") !== undefined, "the re-sent message's turn")
+      yield* checkHistory(backend, conversationId, ["bound-3"])
     })
   )
 })

@@ -312,7 +312,15 @@ export const open = (agent: ChatAgent, connection: Connection) =>
             seenClientIds.add(message.clientId)
             if (seenClientIds.size > 10_000) seenClientIds.delete(seenClientIds.values().next().value!)
           }
-          return submit({ text: message.text, images: message.images ?? [], clientId: message.clientId ?? null })
+          const clientId = message.clientId
+          return submit({ text: message.text, images: message.images ?? [], clientId: clientId ?? null }).pipe(
+            // a message refused for now (busy, unavailable) may be sent again with the same client id
+            Effect.flatMap((outcome) =>
+              outcome === "refused" && clientId !== undefined
+                ? Effect.sync(() => seenClientIds.delete(clientId))
+                : Effect.void
+            )
+          )
         }
       }
     }
@@ -326,7 +334,7 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     yield* Effect.acquireRelease(Lifecycle.register(live), () => Lifecycle.unregister(live))
 
     if (history.length === 0 && firstMessage !== undefined && firstMessage.trim().length > 0) {
-      yield* submit({ text: PromptTemplate.render(firstMessage, context), images: [], clientId: null })
+      yield* Effect.asVoid(submit({ text: PromptTemplate.render(firstMessage, context), images: [], clientId: null }))
     }
 
     const session: Session = {

@@ -1,6 +1,6 @@
 /**
  * Accepting a user message: it is written ahead (durable) before anything else happens, and only
- * then acknowledged (`received`, to every watcher). A repeated client id is answered `duplicate`,
+ * then acknowledged (`received`, to the sender). A repeated client id is answered `duplicate`,
  * a full queue `busy`, an unreachable store `unavailable` — each stores nothing, and the client
  * knows its message was not taken.
  */
@@ -25,18 +25,20 @@ const humanContent = (input: TurnInput): HumanMessage["content"] =>
  * queued (or, when the session is closing, ended by it as `aborted`). Gives nothing when the
  * message was refused.
  *
+ * Gives what became of the message: `accepted`, `duplicate`, or `refused` (busy, unavailable,
+ * shutting down: the client may send it again with the same client id).
+ *
  * @internal
  */
 export const accept = (
   env: TurnEnv,
   input: TurnInput,
   enqueue: (accepted: Accepted) => Effect.Effect<void>
-): Effect.Effect<void> =>
+): Effect.Effect<"accepted" | "duplicate" | "refused"> =>
   Effect.gen(function* () {
     if (Lifecycle.isDraining()) {
-      return yield* env.reply(
-        Protocol.errorEvent("unavailable", "The server is shutting down; the message was not sent.")
-      )
+      yield* env.reply(Protocol.errorEvent("unavailable", "The server is shutting down; the message was not sent."))
+      return "refused"
     }
     const accepted: Accepted = {
       turnId: uuid(),
@@ -52,7 +54,8 @@ export const accept = (
     const conversation = env.conversation
     if (conversation === null) {
       yield* env.reply(received)
-      return yield* enqueue(accepted)
+      yield* enqueue(accepted)
+      return "accepted"
     }
     // registered before the write, so this process's recovery never takes it for a dead turn
     Lifecycle.activeTurns.add(accepted.turnId)
@@ -70,22 +73,29 @@ export const accept = (
     if (result._tag === "Left" || result.right._tag !== "Accepted") Lifecycle.activeTurns.delete(accepted.turnId)
     if (result._tag === "Left") {
       yield* Effect.logError("could not accept a message", result.left)
-      return yield* env.reply(
+      yield* env.reply(
         Protocol.errorEvent("unavailable", "The message could not be saved; it was not sent. Try again.")
       )
+      return "refused"
     }
     switch (result.right._tag) {
       case "Duplicate":
-        return yield* env.reply(Protocol.errorEvent("duplicate", "This message was already received."))
+        yield* env.reply(Protocol.errorEvent("duplicate", "This message was already received."))
+        return "duplicate"
       case "Busy":
-        return yield* env.reply(
+        yield* env.reply(
           Protocol.errorEvent(
             "busy",
             `Too many messages are waiting in this conversation (${result.right.pending}); send again when a reply ends.`
           )
         )
+        return "refused"
       case "Accepted":
-        yield* env.emit(received)
-        return yield* enqueue(accepted)
+        // to the sender only: watchers see the message when its turn starts (`message_start`).
+        // (Published from every process at once, outside the turn lock, acknowledgements would be
+        // the conversation's only concurrent publishers.)
+        yield* env.reply(received)
+        yield* enqueue(accepted)
+        return "accepted"
     }
   }).pipe(Effect.uninterruptible, Effect.withSpan("ChatAgent.accept"))

@@ -181,9 +181,11 @@ export const count =
   (events: ReadonlyArray<Protocol.ServerEvent>): boolean =>
     events.filter((event) => event.type === type).length >= n
 
-/** The end of the turn whose `received` carried `clientId`, once it came. */
+/** The end of the turn of the message with `clientId` (known by its `received` or its human `message_start`), once it came. */
 export const turnEndOf = (events: ReadonlyArray<Protocol.ServerEvent>, clientId: string) => {
-  const turnId = ofType(events, "received").find((event) => event.clientId === clientId)?.turnId
+  const turnId =
+    ofType(events, "received").find((event) => event.clientId === clientId)?.turnId ??
+    ofType(events, "message_start").find((event) => event.role === "human" && event.clientId === clientId)?.turnId
   return turnId === undefined ? undefined : ofType(events, "turn_end").find((event) => event.turnId === turnId)
 }
 
