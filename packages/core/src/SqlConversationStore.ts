@@ -363,27 +363,54 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         )} RETURNING id, seq, created_at`
         return appended(prepared, conversationId, first, inserted)
       })
-      // PostgreSQL, no client ids: one statement (its own transaction), one round trip. The UPDATE in
-      // the CTE takes the conversation's row lock, so racing appends still serialize.
-      if (isPg && clientIds.length === 0 && turn.turnId === undefined) {
+      // PostgreSQL: one statement (its own transaction), one round trip, for the two common cases — a
+      // turn without client ids and without a turn id, and a turn written ahead (its pending row is
+      // deleted in the same statement, and only when it was there are the rows written). The UPDATE
+      // takes the conversation's row lock, so racing appends still serialize. Anything else (a turn
+      // id not pending, a client id already stored) falls through to the transaction below.
+      const writtenAhead = turn.turnId !== undefined
+      if (isPg && (writtenAhead || clientIds.length === 0)) {
         const params: Array<unknown> = [count, conversationId, prepared.turnId, prepared.userId]
         const values = prepared.messages.map((message, i) => {
           const at = params.length
-          params.push(i, message.kind, message.status, message.content, message.inputTokens, message.outputTokens)
-          return `($${at + 1}::int, $${at + 2}::text, $${at + 3}::text, $${at + 4}::text, $${at + 5}::int, $${at + 6}::int)`
+          params.push(
+            i,
+            message.kind,
+            message.status,
+            message.content,
+            message.inputTokens,
+            message.outputTokens,
+            message.clientId
+          )
+          return `($${at + 1}::int, $${at + 2}::text, $${at + 3}::text, $${at + 4}::text, $${at + 5}::int, $${at + 6}::int, $${at + 7}::text)`
         })
+        const q = SqlSchema.quoteIdentifier
+        const gone = writtenAhead
+          ? `gone AS (DELETE FROM ${q(names.pendingTurn)} WHERE conversation_id = $2 AND turn_id = $3 RETURNING id), `
+          : ""
+        const onlyIfPending = writtenAhead ? " AND EXISTS (SELECT 1 FROM gone)" : ""
         const inserted = yield* sql
           .unsafe<{ id: string | number; seq: number; created_at: Date | string }>(
-            `WITH bumped AS (UPDATE ${SqlSchema.quoteIdentifier(names.conversation)} SET last_seq = last_seq + $1, updated_at = now() WHERE id = $2 RETURNING last_seq) ` +
-              `INSERT INTO ${SqlSchema.quoteIdentifier(names.message)} (conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens) ` +
-              `SELECT $2, bumped.last_seq - $1 + 1 + v.i, $3, $4, NULL, v.kind, v.status, v.content::jsonb, v.input_tokens, v.output_tokens ` +
-              `FROM bumped, (VALUES ${values.join(", ")}) AS v(i, kind, status, content, input_tokens, output_tokens) RETURNING id, seq, created_at`,
+            `WITH ${gone}bumped AS (UPDATE ${q(names.conversation)} SET last_seq = last_seq + $1, updated_at = now() WHERE id = $2${onlyIfPending} RETURNING last_seq) ` +
+              `INSERT INTO ${q(names.message)} (conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens) ` +
+              `SELECT $2, bumped.last_seq - $1 + 1 + v.i, $3, $4, v.client_id, v.kind, v.status, v.content::jsonb, v.input_tokens, v.output_tokens ` +
+              `FROM bumped, (VALUES ${values.join(", ")}) AS v(i, kind, status, content, input_tokens, output_tokens, client_id) RETURNING id, seq, created_at`,
             params
           )
-          .pipe(Effect.retry({ while: isRetryable, schedule: retrySchedule }), Effect.mapError(unavailable("append")))
-        if (inserted.length === 0) return yield* new ConversationNotFound({ conversationId })
-        const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
-        return appended(prepared, conversationId, first, inserted)
+          .pipe(
+            Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+            // a client id stored meanwhile: the transaction below sorts it out
+            Effect.catchIf(
+              (error) => writtenAhead && (error.cause as { code?: unknown } | undefined)?.code === "23505",
+              () => Effect.succeed([])
+            ),
+            Effect.mapError(unavailable("append"))
+          )
+        if (inserted.length > 0) {
+          const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
+          return appended(prepared, conversationId, first, inserted)
+        }
+        if (!writtenAhead) return yield* new ConversationNotFound({ conversationId })
       }
       return yield* sql.withTransaction(write).pipe(
         Effect.retry({ while: isRetryable, schedule: retrySchedule }),
