@@ -252,8 +252,14 @@ export const make = (
       Effect.forever,
       Effect.forkScoped
     )
+    // an owner seen alive is taken as alive for a moment: every turn looks at the conversation's
+    // pending turns, and asking the lock session each time would queue behind the turn locks
+    const seenAlive = new Map<string, number>()
     const isAlive = (other: string): Effect.Effect<boolean> => {
       if (other === owner) return Effect.succeed(true)
+      const until = seenAlive.get(other)
+      if (until !== undefined && until > Date.now()) return Effect.succeed(true)
+      if (seenAlive.size > 1_000) seenAlive.clear()
       const parsed = /^pg:(-?\d+):(\d+)$/.exec(other)
       // an owner that never held a PostgreSQL owner lock (an in-process lock) cannot be asked: it is
       // taken for gone, as a deployment that moved to this lock has no such process left
@@ -265,6 +271,7 @@ export const make = (
         )
         .pipe(
           Effect.map((rows) => rows[0]?.alive !== false),
+          Effect.tap((alive) => Effect.sync(() => alive && seenAlive.set(other, Date.now() + 2_000))),
           Effect.uninterruptible,
           // unreachable: assume alive, so a live process's turn is never finished under it
           Effect.catchAll(() => Effect.succeed(true))
