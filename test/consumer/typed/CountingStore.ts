@@ -22,10 +22,10 @@ export const makeCounting = (inner: ConversationStore.Service, counts: Counts): 
         Effect.sync(() => counts.appends++),
         inner.append(turn)
       ),
-    clear: (id) =>
+    clear: (id, options) =>
       Effect.zipRight(
         Effect.sync(() => counts.clears++),
-        inner.clear(id)
+        inner.clear(id, options)
       ),
     delete: (id) =>
       Effect.zipRight(

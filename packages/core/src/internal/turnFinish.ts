@@ -12,7 +12,7 @@ import * as Schedule from "effect/Schedule"
 import { type MessageStatus, ConversationStore, StoreError } from "../ConversationStore.js"
 import * as Lifecycle from "./lifecycle.js"
 import type { Accepted, TurnEnv, TurnState } from "./turn.js"
-import { type TurnFailure, errorText, merged, toAIMessage } from "./turnRun.js"
+import { type TurnFailure, announce, errorText, merged, toAIMessage } from "./turnRun.js"
 
 const isOutage = (error: unknown): boolean => error instanceof StoreError && error.reason === "Unavailable"
 
@@ -129,16 +129,7 @@ export const finish = (
           : null
     if (!state.started) {
       // stopped or ended before its turn began: watchers still see the whole turn, begun and ended
-      yield* env.emit({ type: "turn_start", turnId })
-      yield* env.emit({
-        type: "message_start",
-        turnId,
-        id: human.id!,
-        role: "human",
-        text: accepted.input.text,
-        ...(accepted.input.images.length > 0 ? { images: accepted.input.images } : {}),
-        ...(accepted.input.clientId !== null ? { clientId: accepted.input.clientId } : {})
-      })
+      yield* announce(env, accepted)
     }
     yield* failureEvent(env, turnId, exit)
     let stored = true

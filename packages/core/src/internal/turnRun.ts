@@ -201,6 +201,21 @@ const checkpoints = (env: TurnEnv, accepted: Accepted, state: TurnState): Effect
   }).pipe(Effect.delay(interval), Effect.forever)
 }
 
+/** A turn begins: `turn_start`, then its human message whole. @internal */
+export const announce = (env: TurnEnv, accepted: Accepted): Effect.Effect<void> =>
+  Effect.zipRight(
+    env.emit({ type: "turn_start", turnId: accepted.turnId }),
+    env.emit({
+      type: "message_start",
+      turnId: accepted.turnId,
+      id: accepted.human.id!,
+      role: "human",
+      text: accepted.input.text,
+      ...(accepted.input.images.length > 0 ? { images: accepted.input.images } : {}),
+      ...(accepted.input.clientId !== null ? { clientId: accepted.input.clientId } : {})
+    })
+  )
+
 /** The model loop of a turn, with its tool rounds. @internal */
 export const body = (
   env: TurnEnv,
@@ -208,18 +223,9 @@ export const body = (
   state: TurnState,
   history: ReadonlyArray<HistoryEntry> | null
 ): Effect.Effect<void, TurnFailure> => {
-  const { human, input, turnId } = accepted
+  const { human, turnId } = accepted
   const loop = Effect.gen(function* () {
-    yield* env.emit({ type: "turn_start", turnId })
-    yield* env.emit({
-      type: "message_start",
-      turnId,
-      id: human.id!,
-      role: "human",
-      text: input.text,
-      ...(input.images.length > 0 ? { images: input.images } : {}),
-      ...(input.clientId !== null ? { clientId: input.clientId } : {})
-    })
+    yield* announce(env, accepted)
     state.started = true
     const messages: Array<BaseMessage> = [
       ...(env.systemPrompt !== null && env.systemPrompt.length > 0 ? [new SystemMessage(env.systemPrompt)] : []),
