@@ -216,11 +216,11 @@ describe.each(backends)("durable turns under faults on %s", (_name, makeBackend)
           const clientId = `silent-${run}`
           yield* sender.send({ type: "user_message", text: "slow 40 30", clientId })
           yield* sender.until(count("message_delta", 3), "three deltas")
-          modelProc.signal("SIGSTOP")
+          modelProc.kill("SIGSTOP")
           yield* sleep(200)
           if (variant === "stop") yield* sender.send({ type: "stop" })
           if (variant === "disconnect") sender.drop()
-          if (variant === "SIGTERM") chat.signal("SIGTERM")
+          if (variant === "SIGTERM") chat.kill("SIGTERM")
           const expected = variant === "timeout" ? "error" : "aborted"
           const seen = yield* watcher.until((events) => turnEndOf(events, clientId) !== undefined, "the turn's end")
           assert.strictEqual(turnEndOf(seen, clientId)!.status, expected)
@@ -236,7 +236,7 @@ describe.each(backends)("durable turns under faults on %s", (_name, makeBackend)
             ["human", expected, "ai", expected]
           )
           assert.isTrue(textOfRow(ai!).startsWith("s0 s1 s2"), "the streamed text is stored")
-          modelProc.signal("SIGCONT")
+          modelProc.kill("SIGCONT")
           const next = variant === "SIGTERM" ? yield* server(backend, modelProc) : chat
           yield* nextTurnWorks(next.port, conversationId, modelProc, ["slow 40 30"])
         }
@@ -259,7 +259,7 @@ describe.each(backends)("durable turns under faults on %s", (_name, makeBackend)
         assert.strictEqual(turnEndOf(cut, "cut")!.status, "error")
         yield* client.send({ type: "user_message", text: "slow 40 30", clientId: "killed" })
         yield* client.until(count("message_delta", 7), "the second reply streaming")
-        first.signal("SIGKILL")
+        first.kill("SIGKILL")
         const killed = yield* client.until(
           (events) => turnEndOf(events, "killed") !== undefined,
           "the killed turn's end"
@@ -461,7 +461,7 @@ describe("durable turns under kill -9 on SQLite", () => {
                 yield* client.send({ type: "user_message", text, clientId: `burst-${i}-${j}` })
               }
               yield* sleep(Math.floor(Math.random() * 300))
-              chat.signal("SIGKILL")
+              chat.kill("SIGKILL")
               yield* Effect.promise(() => chat.exited)
               acked.push(...acknowledged(client))
             })

@@ -33,13 +33,19 @@ export interface Server {
   readonly exited: Promise<number | null>
 }
 
-/** Starts a server process; it is stopped (SIGKILL if it lingers) with the scope. */
-export const startServer = (env: Record<string, string>): Effect.Effect<Server, TestError, Scope.Scope> =>
+/**
+ * Starts a server process (`script`, default `support/server.ts`) that prints `PORT <n> PID <pid>`;
+ * it is stopped (SIGKILL if it lingers) with the scope.
+ */
+export const startServer = (
+  env: Record<string, string>,
+  script: string = serverScript
+): Effect.Effect<Server, TestError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: () =>
         new Promise<{ child: ChildProcess; server: Server }>((resolve, reject) => {
-          const child = spawn(process.execPath, ["--import", "tsx", serverScript], {
+          const child = spawn(process.execPath, ["--import", "tsx", script], {
             cwd: repoRoot,
             env: { ...process.env, ...env },
             stdio: ["ignore", "pipe", "pipe"]
@@ -78,6 +84,7 @@ export const startServer = (env: Record<string, string>): Effect.Effect<Server, 
     ({ child, server }) =>
       Effect.promise(async () => {
         if (child.exitCode !== null || child.signalCode !== null) return
+        child.kill("SIGCONT") // a test may have stopped it
         child.kill("SIGTERM")
         const timer = setTimeout(() => child.kill("SIGKILL"), 3_000)
         await server.exited
@@ -92,6 +99,9 @@ export interface Client {
     condition: (events: ReadonlyArray<Protocol.ServerEvent>) => boolean,
     what: string
   ) => Effect.Effect<ReadonlyArray<Protocol.ServerEvent>, TestError>
+  /** The close code, once the socket closed. */
+  readonly closed: () => number | undefined
+  readonly waitClosed: Effect.Effect<number, TestError>
   /** Drops the connection at once (no close handshake), as a lost network would. */
   readonly drop: () => void
 }
@@ -105,7 +115,7 @@ export const connect = (url: string): Effect.Effect<Client, TestError, Scope.Sco
     )
     const received: Array<Protocol.ServerEvent> = []
     const waiters = new Set<() => void>()
-    let closed = false
+    let closeCode: number | undefined
     ws.on("message", (data) => {
       const decoded = Protocol.decodeServerEvent(JSON.parse(data.toString("utf8")))
       received.push(
@@ -115,10 +125,12 @@ export const connect = (url: string): Effect.Effect<Client, TestError, Scope.Sco
       )
       for (const wake of waiters) wake()
     })
-    ws.on("close", () => {
-      closed = true
+    ws.on("close", (code) => {
+      closeCode = code
       for (const wake of waiters) wake()
     })
+    // a connection reset after the open is a close, not an uncaught error
+    ws.on("error", () => undefined)
     yield* Effect.async<void, TestError>((resume) => {
       ws.once("open", () => resume(Effect.void))
       ws.once("error", (error) => resume(Effect.fail(new TestError({ message: `cannot connect: ${error.message}` }))))
@@ -129,9 +141,9 @@ export const connect = (url: string): Effect.Effect<Client, TestError, Scope.Sco
           if (condition(received)) {
             waiters.delete(wake)
             resume(Effect.succeed(received.slice()))
-          } else if (closed) {
+          } else if (closeCode !== undefined) {
             waiters.delete(wake)
-            resume(Effect.fail(new TestError({ message: `closed before ${what}` })))
+            resume(Effect.fail(new TestError({ message: `closed (${closeCode}) before ${what}` })))
           }
         }
         waiters.add(wake)
@@ -151,6 +163,16 @@ export const connect = (url: string): Effect.Effect<Client, TestError, Scope.Sco
       events: () => received.slice(),
       send: (message) => Effect.sync(() => ws.send(JSON.stringify(message))),
       until,
+      closed: () => closeCode,
+      waitClosed: Effect.async<number, TestError>((resume) => {
+        if (closeCode !== undefined) return resume(Effect.succeed(closeCode))
+        ws.once("close", (code) => resume(Effect.succeed(code)))
+      }).pipe(
+        Effect.timeoutFail({
+          duration: patience,
+          onTimeout: () => new TestError({ message: "the socket never closed" })
+        })
+      ),
       drop: () => ws.terminate()
     }
     return client
