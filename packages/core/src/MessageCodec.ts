@@ -58,6 +58,7 @@ import type { AgentAction, AgentActionMessageLog, AgentStep, ToolAgentAction } f
 import * as Builtins from "./internal/codecBuiltins.js"
 import { stringify } from "./internal/codecJson.js"
 import * as Messages from "./internal/codecMessages.js"
+import * as Pyhub from "./internal/codecPyhub.js"
 import type { InternalCodec } from "./internal/codecMessages.js"
 import * as Registry from "./internal/codecRegistry.js"
 import { extras } from "./internal/codecStored.js"
@@ -311,11 +312,64 @@ const typeOf = (json: unknown): string | undefined =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: Options): Service => {
+export const make = (options?: Options): Service => build(options, undefined)
+
+/**
+ * The codec in django-pyhub-ai's write mode: every row it writes decodes with pyhub's own
+ * `XJSONDecoder`, so a Django deployment can read a database convo writes to. pyhub's decoder has
+ * no `ToolMessage`, so a tool turn is written in the shapes pyhub's agent stored: the `AIMessage`
+ * with tool calls as `{"actions": [ToolAgentAction, ...], "messages": [AIMessageChunk]}` and each
+ * `ToolMessage` as `{"steps": [AgentStep], "messages": [FunctionMessage]}` (the tool message's own
+ * fields kept in the `FunctionMessage`'s `additional_kwargs` under `convo_tool_message`). Reading
+ * gives back the same `AIMessage` and `ToolMessage`, so the history sent to the model is the same
+ * in both modes; every other row is read as `make` reads it, so a database written in the default
+ * mode reads the same too. Encoding a value whose JSON holds a `_type` pyhub's decoder rejects
+ * (your own types, an unregistered `OpaqueValue`, a bare `AgentAction`) fails with a `CodecError`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makePyhub = (options?: Options): Service =>
+  build(options, { toStored: Pyhub.toPyhub, fromStored: Pyhub.fromPyhub })
+
+/**
+ * The `_type`s django-pyhub-ai's `XJSONDecoder` accepts; `makePyhub` writes only these.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const pyhubTypes: ReadonlySet<string> = Pyhub.pyhubTypes
+
+interface StoredForm {
+  readonly toStored: (json: unknown) => unknown
+  readonly fromStored: (json: unknown) => unknown
+}
+
+const build = (options: Options | undefined, form: StoredForm | undefined): Service => {
   const registry = Registry.makeRegistry([...(options?.types ?? []), ...builtins])
 
-  const encodeJson = (value: unknown): Effect.Effect<Json, CodecError> => {
+  const encodeRegistry = (value: unknown): Either.Either<unknown, Registry.Failure> => {
     const result = Registry.encode(registry, value)
+    if (form === undefined || Either.isLeft(result)) return result
+    try {
+      return Either.right(form.toStored(result.right))
+    } catch (e) {
+      return Either.left(
+        e instanceof Registry.Failure
+          ? e
+          : new Registry.Failure("encode", undefined, e instanceof Error ? e.message : String(e))
+      )
+    }
+  }
+
+  const decodeRegistry = (json: unknown): Either.Either<unknown, Registry.Failure> =>
+    Registry.decode(registry, form === undefined ? json : form.fromStored(json))
+
+  const decodeTextRegistry = (text: string): Either.Either<unknown, Registry.Failure> =>
+    form === undefined ? Registry.decodeText(registry, text) : Registry.decodeText(registry, text, form.fromStored)
+
+  const encodeJson = (value: unknown): Effect.Effect<Json, CodecError> => {
+    const result = encodeRegistry(value)
     if (Either.isLeft(result)) return Effect.fail(toCodecError(result.left))
     const type = typeOf(result.right)
     return type === undefined
@@ -336,7 +390,7 @@ export const make = (options?: Options): Service => {
       return yield* encodeJson(value)
     }),
     decode: Effect.fn("MessageCodec.decode")(function* (json: unknown) {
-      return yield* decodeWith(Registry.decode(registry, json), json)
+      return yield* decodeWith(decodeRegistry(json), json)
     }),
     encodeString: Effect.fn("MessageCodec.encodeString")(function* (value: unknown) {
       const json = yield* encodeJson(value)
@@ -346,10 +400,10 @@ export const make = (options?: Options): Service => {
       })
     }),
     decodeString: Effect.fn("MessageCodec.decodeString")(function* (text: string) {
-      return yield* decodeWith(Registry.decodeText(registry, text), undefined)
+      return yield* decodeWith(decodeTextRegistry(text), undefined)
     }),
     encodeStringEither: (value: unknown) => {
-      const result = Registry.encode(registry, value)
+      const result = encodeRegistry(value)
       if (Either.isLeft(result)) return Either.left(toCodecError(result.left))
       try {
         return Either.right(stringify(result.right))
@@ -357,7 +411,7 @@ export const make = (options?: Options): Service => {
         return Either.left(new CodecError({ direction: "encode", detail: e instanceof Error ? e.message : String(e) }))
       }
     },
-    decodeStringEither: (text: string) => Either.mapLeft(Registry.decodeText(registry, text), toCodecError)
+    decodeStringEither: (text: string) => Either.mapLeft(decodeTextRegistry(text), toCodecError)
   })
 }
 
@@ -393,6 +447,25 @@ export const layer: Layer.Layer<MessageCodec> = Layer.sync(MessageCodec, () => m
  * @category layers
  */
 export const layerWith = (options: Options): Layer.Layer<MessageCodec> => Layer.sync(MessageCodec, () => make(options))
+
+/**
+ * The codec in django-pyhub-ai's write mode (see `makePyhub`): use it when a Django deployment of
+ * django-pyhub-ai reads the same tables.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerPyhub: Layer.Layer<MessageCodec> = Layer.sync(MessageCodec, () => makePyhub())
+
+/**
+ * The pyhub write mode with your own types (each must write only `_type`s `pyhubTypes` holds, or
+ * encoding it fails).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerPyhubWith = (options: Options): Layer.Layer<MessageCodec> =>
+  Layer.sync(MessageCodec, () => makePyhub(options))
 
 /**
  * What a value is, for the store's `kind` column: the role of a message; "unknown" for an

@@ -271,15 +271,19 @@ export const decode = (registry: Registry, json: unknown): Either.Either<unknown
   return run("decode", () => walk(json, "$", 0))
 }
 
-/** Parses Python-compatible JSON text, then decodes it. @internal */
-export const decodeText = (registry: Registry, text: string): Either.Either<unknown, Failure> => {
+/** Parses Python-compatible JSON text, then decodes it (after `before`, when given). @internal */
+export const decodeText = (
+  registry: Registry,
+  text: string,
+  before?: (json: unknown) => unknown
+): Either.Either<unknown, Failure> => {
   let json: unknown
   try {
     json = parse(text)
   } catch (e) {
     return Either.left(new Failure("decode", undefined, `invalid JSON: ${errorText(e)}`))
   }
-  return decode(registry, json)
+  return decode(registry, before === undefined ? json : before(json))
 }
 
 const run = <A>(direction: "encode" | "decode", f: () => A): Either.Either<A, Failure> => {
