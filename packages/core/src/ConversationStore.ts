@@ -22,13 +22,35 @@ import { MessageCodec } from "./MessageCodec.js"
 export type ConversationId = number
 
 /**
+ * A conversation's public id: what apps, URLs and clients use. Chosen by the caller (an app's own
+ * thread id, LangChain's `sessionId`, the AI SDK's chat `id`) or generated (a UUIDv7: unguessable,
+ * 74 random bits, sortable by creation time). Unique; 1 to 255 characters, no control characters,
+ * not only digits (so a route value reads either as an integer id or as a public id, never both).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type PublicId = string
+
+/**
+ * How a conversation is named at the edges: its integer id or its public id.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ConversationRef = ConversationId | PublicId
+
+/**
  * A conversation ("chat room" in the seed). `userId` is the owner; `null` means nobody owns it.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Conversation {
+  /** The internal key: messages, locks and events use it. */
   readonly id: ConversationId
+  /** The public id (see `PublicId`). */
+  readonly publicId: PublicId
   readonly userId: string | null
   readonly title: string | null
   readonly metadata: Readonly<Record<string, unknown>>
@@ -236,6 +258,8 @@ export interface HistoryPage {
  * @category models
  */
 export interface NewConversation {
+  /** The public id to give it; generated when absent. A public id already taken fails with reason `Conflict`. */
+  readonly publicId?: PublicId | undefined
   readonly userId?: string | null | undefined
   readonly title?: string | null | undefined
   readonly metadata?: Readonly<Record<string, unknown>> | undefined
@@ -271,16 +295,17 @@ export interface ConversationPage {
 export class ConversationNotFound extends Schema.TaggedError<ConversationNotFound>(
   "@convo/core/ConversationStore/ConversationNotFound"
 )("ConversationNotFound", {
-  conversationId: Schema.Number
+  conversationId: Schema.Union(Schema.Number, Schema.String)
 }) {
   override get message(): string {
-    return `conversation ${this.conversationId} not found`
+    return `conversation ${typeof this.conversationId === "string" ? JSON.stringify(this.conversationId) : this.conversationId} not found`
   }
 }
 
 /**
  * The store could not do what was asked: the database is unreachable or failed (`Unavailable`),
- * the input was rejected (`InvalidInput`), or a value could not be encoded (`Encode`).
+ * the input was rejected (`InvalidInput`), a value could not be encoded (`Encode`), or a public id
+ * is already taken (`Conflict`).
  * Driver errors such as `SqlError` are mapped to this and kept as `cause`.
  *
  * @since 0.1.0
@@ -289,7 +314,7 @@ export class ConversationNotFound extends Schema.TaggedError<ConversationNotFoun
 export class StoreError extends Schema.TaggedError<StoreError>("@convo/core/ConversationStore/StoreError")(
   "StoreError",
   {
-    reason: Schema.Literal("Unavailable", "InvalidInput", "Encode"),
+    reason: Schema.Literal("Unavailable", "InvalidInput", "Encode", "Conflict"),
     operation: Schema.String,
     detail: Schema.String,
     cause: Schema.optional(Schema.Defect)
@@ -319,7 +344,8 @@ export const isConversationStoreError = (u: unknown): u is ConversationStoreErro
  */
 export interface Service {
   readonly create: (input: NewConversation) => Effect.Effect<Conversation, StoreError>
-  readonly get: (id: ConversationId) => Effect.Effect<Conversation, ConversationStoreError>
+  /** By integer id or by public id (a string): one indexed lookup either way. */
+  readonly get: (id: ConversationRef) => Effect.Effect<Conversation, ConversationStoreError>
   readonly list: (query: ListQuery) => Effect.Effect<ConversationPage, StoreError>
   /**
    * Appends the messages of one turn in one transaction with one multi-row INSERT. When the turn's
@@ -327,6 +353,16 @@ export interface Service {
    * the `turnId` is already in the history, nothing is stored (`duplicate: true`).
    */
   readonly append: (turn: NewTurn) => Effect.Effect<AppendResult, ConversationStoreError>
+  /**
+   * Appends many turns in one transaction, in order, each as `append` would (its own `turnId`,
+   * contiguous gapless `seq`, a turn whose `turnId` or a client id is already stored stores nothing
+   * and comes back with `duplicate: true`). All or nothing: a turn that fails (an unknown
+   * conversation, a value that does not encode) stores none of them. For imports: give each turn a
+   * `turnId` derived from its source and a re-run stores nothing twice.
+   */
+  readonly bulkAppend: (
+    turns: ReadonlyArray<NewTurn>
+  ) => Effect.Effect<ReadonlyArray<AppendResult>, ConversationStoreError>
   /** Writes a user message ahead of its turn: durable when this succeeds, in the history only once its turn is appended. */
   readonly accept: (turn: NewPendingTurn) => Effect.Effect<AcceptResult, ConversationStoreError>
   /**

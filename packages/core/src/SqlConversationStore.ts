@@ -34,12 +34,14 @@ import type {
   Conversation,
   ConversationId,
   ConversationPage,
+  ConversationRef,
   HistoryPage,
   MessageRow,
   PendingTurn,
   Service
 } from "./ConversationStore.js"
 import { ConversationNotFound, ConversationStore, StoreError } from "./ConversationStore.js"
+import * as SqlBulkAppend from "./internal/sqlBulkAppend.js"
 import * as Store from "./internal/store.js"
 import * as SqlSchema from "./internal/sqlSchema.js"
 import { MessageCodec } from "./MessageCodec.js"
@@ -59,6 +61,7 @@ const Timestamp = Schema.Union(Schema.DateFromSelf, Schema.Date)
 
 const ConversationRow = Schema.Struct({
   id: Int,
+  public_id: Schema.String,
   user_id: Schema.NullOr(Schema.String),
   title: Schema.NullOr(Schema.String),
   metadata: Schema.Unknown,
@@ -127,6 +130,7 @@ const kinds: ReadonlySet<string> = new Set(["human", "ai", "system", "tool", "fu
 
 const toConversation = (row: typeof ConversationRow.Type): Conversation => ({
   id: row.id,
+  publicId: row.public_id,
   userId: row.user_id,
   title: row.title,
   metadata: Store.parseMetadata(row.metadata),
@@ -238,7 +242,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       orElse: () => sql.literal("content")
     })
     const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
-    const conversationColumns = sql.literal("id, user_id, title, metadata, created_at, updated_at")
+    const conversationColumns = sql.literal("id, public_id, user_id, title, metadata, created_at, updated_at")
     const messageColumns = sql.literal(
       "id, conversation_id, seq, turn_id, user_id, client_id, kind, status, input_tokens, output_tokens, created_at"
     )
@@ -254,21 +258,25 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
 
     const create = Effect.fn("ConversationStore.create")(function* (input: Parameters<Service["create"]>[0]) {
       const valid = yield* Store.validateNewConversation(input)
+      // ON CONFLICT: a public id already taken inserts nothing (and is no failed statement).
       const [row] = yield* sql`INSERT INTO ${conversations} ${sql.insert({
+        public_id: valid.publicId,
         user_id: valid.userId,
         title: valid.title,
         metadata: valid.metadataJson
-      })} RETURNING ${conversationColumns}`.pipe(
+      })} ON CONFLICT (public_id) DO NOTHING RETURNING ${conversationColumns}`.pipe(
         rows(decodeConversations),
         Effect.retry({ while: isRetryable, schedule: retrySchedule }),
         Effect.mapError(unavailable("create"))
       )
-      return toConversation(row!)
+      if (row === undefined) return yield* Store.publicIdTaken(valid.publicId)
+      return toConversation(row)
     })
 
-    const get = Effect.fn("ConversationStore.get")(function* (id: ConversationId) {
-      yield* Store.checkId("get", id)
-      const [row] = yield* sql`SELECT ${conversationColumns} FROM ${conversations} WHERE id = ${id}`.pipe(
+    const get = Effect.fn("ConversationStore.get")(function* (ref: ConversationRef) {
+      const id = yield* Store.checkRef("get", ref)
+      const key = typeof id === "number" ? sql`id = ${id}` : sql`public_id = ${id}`
+      const [row] = yield* sql`SELECT ${conversationColumns} FROM ${conversations} WHERE ${key}`.pipe(
         rows(decodeConversations),
         Effect.mapError(unavailable("get"))
       )
@@ -610,6 +618,7 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       get,
       list,
       append,
+      bulkAppend: SqlBulkAppend.make({ sql, codec, names, isPg }),
       accept,
       checkpoint,
       release,

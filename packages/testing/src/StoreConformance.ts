@@ -1,8 +1,9 @@
 /**
  * The conformance suite of `ConversationStore`: one vitest suite that any store layer must pass
  * (memory, SQLite, PostgreSQL, or a custom store). It covers conversations (create, get, list by
- * owner with a cursor), appends (gapless `seq` across turns, one-turn atomicity, idempotent
- * client ids), history (order, cursors, limits, the user filter, undecodable rows), clear,
+ * owner with a cursor), public ids (generated or chosen, unique, read back by `get`), appends
+ * (gapless `seq` across turns, one-turn atomicity, idempotent client ids), bulk appends (many
+ * turns at once, each with its own turn id, all or nothing, a re-run storing nothing), history (order, cursors, limits, the user filter, undecodable rows), clear,
  * delete, not-found and invalid-input errors, and concurrent appends.
  *
  * Checks that need to reach under the port are driven by optional hooks: `insertRawContent`
@@ -161,7 +162,7 @@ export const storeConformance = <R = never>(
       return error as ConversationStore.StoreError
     })
 
-  const expectNotFound = <A, E>(effect: Effect.Effect<A, E, never>, id: number) =>
+  const expectNotFound = <A, E>(effect: Effect.Effect<A, E, never>, id: number | string) =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(effect)
       assert.instanceOf(
@@ -272,6 +273,133 @@ export const storeConformance = <R = never>(
             store.create({ title: {} } as unknown as ConversationStore.NewConversation),
             "InvalidInput"
           )
+        })
+      )
+    })
+
+    describe("public ids", () => {
+      it.effect("create generates an unguessable public id; get reads by either id", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const a = yield* store.create({ userId: newOwner() })
+          const b = yield* store.create({})
+          assert.match(a.publicId, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+          assert.notStrictEqual(a.publicId, b.publicId)
+          assert.deepStrictEqual(yield* store.get(a.publicId), a)
+          assert.deepStrictEqual(yield* store.get(a.id), a)
+          const listed = yield* store.list({ userId: a.userId })
+          assert.deepStrictEqual(
+            listed.conversations.map((c) => c.publicId),
+            [a.publicId]
+          )
+        })
+      )
+
+      it.effect("a caller-chosen public id is kept, unique, and freed by delete", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const chosen = `thread-${globalThis.crypto.randomUUID()}/한국어`
+          const created = yield* store.create({ publicId: chosen, title: "mine" })
+          assert.strictEqual(created.publicId, chosen)
+          assert.strictEqual((yield* store.get(chosen)).id, created.id)
+          const taken = yield* expectStoreError(store.create({ publicId: chosen }), "Conflict")
+          assert.include(taken.message, chosen)
+          assert.strictEqual((yield* store.get(chosen)).title, "mine")
+          yield* store.delete(created.id)
+          yield* expectNotFound(store.get(chosen), chosen)
+          const again = yield* store.create({ publicId: chosen })
+          assert.notStrictEqual(again.id, created.id)
+        })
+      )
+
+      it.effect("rejects public ids that are empty, only digits, too long or not text", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          for (const publicId of ["", "12345", "x".repeat(256), "a\nb", 42 as unknown as string]) {
+            yield* expectStoreError(store.create({ publicId }), "InvalidInput")
+          }
+          yield* expectStoreError(store.get(""), "InvalidInput")
+          yield* expectStoreError(store.get("007"), "InvalidInput")
+          yield* expectNotFound(store.get("no-such-thread"), "no-such-thread")
+        })
+      )
+    })
+
+    describe("bulkAppend", () => {
+      it.effect("appends many turns of several conversations in order, each with its own turn id", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const a = yield* store.create({})
+          const b = yield* store.create({})
+          yield* store.append(turn(a.id, ["before"]))
+          const turns = [
+            turn(a.id, ["a1", "a1!"], { turnId: "import-a1" }),
+            turn(b.id, ["b1", "b1!"], { turnId: "import-b1", userId: "u" }),
+            turn(a.id, ["a2", "a2!", "a2!!"], { turnId: "import-a2", clientId: "c-a2" })
+          ]
+          const results = yield* store.bulkAppend(turns)
+          assert.deepStrictEqual(
+            results.map((r) => [r.turnId, r.duplicate, seqsOf(r.rows)]),
+            [
+              ["import-a1", false, [2, 3]],
+              ["import-b1", false, [1, 2]],
+              ["import-a2", false, [4, 5, 6]]
+            ]
+          )
+          assert.strictEqual(results[1]!.rows[0]!.userId, "u")
+          assert.strictEqual(results[2]!.rows[0]!.clientId, "c-a2")
+          const history = yield* store.history(a.id)
+          assert.deepStrictEqual(textsOf(history.entries), ["before", "a1", "a1!", "a2", "a2!", "a2!!"])
+          assert.deepStrictEqual(history.entries.map((e) => e.turnId).slice(1), [
+            "import-a1",
+            "import-a1",
+            "import-a2",
+            "import-a2",
+            "import-a2"
+          ])
+          // a re-run stores nothing and gives the stored rows back
+          const again = yield* store.bulkAppend(turns)
+          assert.isTrue(again.every((r) => r.duplicate))
+          assert.deepStrictEqual(
+            again.map((r) => seqsOf(r.rows)),
+            results.map((r) => seqsOf(r.rows))
+          )
+          assert.strictEqual((yield* store.history(a.id)).entries.length, 6)
+          // a turn repeated inside one batch is stored once
+          const twice = yield* store.bulkAppend([
+            turn(b.id, ["b2"], { turnId: "import-b2" }),
+            turn(b.id, ["b2"], { turnId: "import-b2" })
+          ])
+          assert.deepStrictEqual(
+            twice.map((r) => [r.duplicate, seqsOf(r.rows)]),
+            [
+              [false, [3]],
+              [true, [3]]
+            ]
+          )
+          assert.deepStrictEqual(yield* store.bulkAppend([]), [])
+        })
+      )
+
+      it.effect("is all or nothing: an unknown conversation or a bad value stores none of the turns", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const a = yield* store.create({})
+          yield* expectNotFound(
+            store.bulkAppend([turn(a.id, ["kept?"], { turnId: "x1" }), turn(missingId, ["nowhere"], { turnId: "x2" })]),
+            missingId
+          )
+          const bad = yield* expectStoreError(
+            store.bulkAppend([
+              turn(a.id, ["kept?"], { turnId: "x1" }),
+              { conversationId: a.id, userId: null, messages: [{ value: values.unencodable }] }
+            ]),
+            "Encode"
+          )
+          assert.include(bad.detail, "turn 2 of 2")
+          assert.strictEqual((yield* store.history(a.id)).entries.length, 0)
+          const page = yield* store.bulkAppend([turn(a.id, ["now"], { turnId: "x1" })])
+          assert.deepStrictEqual(seqsOf(page[0]!.rows), [1])
         })
       )
     })

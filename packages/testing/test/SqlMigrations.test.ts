@@ -1,3 +1,6 @@
+import * as ConversationStore from "@convo/core/ConversationStore"
+import * as MessageCodec from "@convo/core/MessageCodec"
+import * as SqlConversationStore from "@convo/core/SqlConversationStore"
 import * as SqlMigrations from "@convo/core/SqlMigrations"
 import { assert, describe, it } from "@effect/vitest"
 import * as Migrator from "@effect/sql/Migrator"
@@ -42,6 +45,37 @@ const pgSchema = Effect.gen(function* () {
 
 const pgEnabled = await Databases.pgTestsEnabled()
 
+// Two conversations (one with a message) written before public ids existed.
+const beforePublicIds = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`INSERT INTO convo_conversation (user_id, last_seq) VALUES ('u', 1)`
+  yield* sql`INSERT INTO convo_conversation (user_id, last_seq) VALUES (NULL, 0)`
+  yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 1, 't', 'human', 'complete', '{"_type": "HumanMessage", "_value": {"content": "hi"}}')`
+})
+
+// After 0003: each has its own unguessable public id, the store finds it by it, and a new one can be made.
+const afterPublicIds = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly id: number | string; readonly public_id: string }>`
+    SELECT id, public_id FROM convo_conversation ORDER BY id`
+  assert.strictEqual(rows.length, 2)
+  for (const row of rows) assert.match(row.public_id, /^[0-9a-f-]{32,36}$/)
+  assert.notStrictEqual(rows[0]!.public_id, rows[1]!.public_id)
+  const store = yield* Effect.provide(
+    ConversationStore.ConversationStore,
+    SqlConversationStore.layer().pipe(Layer.provide(MessageCodec.layer))
+  )
+  const first = yield* store.get(rows[0]!.public_id)
+  assert.strictEqual(first.id, 1)
+  assert.strictEqual(first.userId, "u")
+  const history = yield* store.history(first.id)
+  assert.strictEqual(history.entries.length, 1)
+  const made = yield* store.create({ publicId: "after-upgrade" })
+  assert.strictEqual((yield* store.get("after-upgrade")).id, made.id)
+  const duplicate = yield* Effect.either(sql`INSERT INTO convo_conversation (public_id) VALUES (${rows[0]!.public_id})`)
+  assert.strictEqual(duplicate._tag, "Left", "public ids are unique")
+})
+
 describe("SqlMigrations", () => {
   it("toSql gives the same statements for a prefix, without the migrator's table", () => {
     const pg = SqlMigrations.toSql("pg", { prefix: "chat_" })
@@ -66,7 +100,8 @@ describe("SqlMigrations", () => {
       const first = yield* SqlMigrations.run().pipe(Effect.provide(context))
       assert.deepStrictEqual(first, [
         [1, "convo_init"],
-        [2, "convo_durable_turns"]
+        [2, "convo_durable_turns"],
+        [3, "convo_public_id"]
       ])
       const second = yield* SqlMigrations.run().pipe(Effect.provide(context))
       assert.deepStrictEqual(second, [])
@@ -77,7 +112,8 @@ describe("SqlMigrations", () => {
       }>`SELECT migration_id, name FROM convo_migrations`
       assert.deepStrictEqual(rows, [
         { migration_id: 1, name: "convo_init" },
-        { migration_id: 2, name: "convo_durable_turns" }
+        { migration_id: 2, name: "convo_durable_turns" },
+        { migration_id: 3, name: "convo_public_id" }
       ])
     })
   )
@@ -90,7 +126,10 @@ describe("SqlMigrations", () => {
       const sql = yield* Effect.provide(SqlClient.SqlClient, context)
       yield* sql`INSERT INTO convo_conversation (user_id, last_seq) VALUES ('u', 1)`
       yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 1, 't', 'human', 'aborted', '{"_type": "HumanMessage", "_value": {"content": "hi"}}')`
-      assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [[2, "convo_durable_turns"]])
+      assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
+        [2, "convo_durable_turns"],
+        [3, "convo_public_id"]
+      ])
       const rows = yield* sql<{ readonly seq: number; readonly status: string }>`SELECT seq, status FROM convo_message`
       assert.deepStrictEqual(rows, [{ seq: 1, status: "aborted" }])
       yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 2, 't2', 'human', 'interrupted', '{}')`
@@ -98,6 +137,20 @@ describe("SqlMigrations", () => {
         sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 3, 't3', 'human', 'bogus', '{}')`
       )
       assert.strictEqual(failed._tag, "Left", "the status CHECK survives the table rebuild")
+    })
+  )
+
+  it.scoped("SQLite: conversations of the durable-turns schema get unique public ids; the store reads them", () =>
+    Effect.gen(function* () {
+      const context = yield* build(Databases.sqliteTemp({ migrate: false }))
+      const upTo2 = Migrator.fromRecord({
+        "0001_convo_init": SqlMigrations.migrations()["0001_convo_init"]!,
+        "0002_convo_durable_turns": SqlMigrations.migrations()["0002_convo_durable_turns"]!
+      })
+      yield* Migrator.make({})({ loader: upTo2, table: SqlMigrations.migrationsTable() }).pipe(Effect.provide(context))
+      yield* Effect.provide(beforePublicIds, context)
+      assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [[3, "convo_public_id"]])
+      yield* Effect.provide(afterPublicIds, context)
     })
   )
 
@@ -125,7 +178,8 @@ describe("SqlMigrations", () => {
         const context = yield* build(Databases.postgresFresh({ migrate: false }))
         assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [
           [1, "convo_init"],
-          [2, "convo_durable_turns"]
+          [2, "convo_durable_turns"],
+          [3, "convo_public_id"]
         ])
         assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [])
         const sql = yield* Effect.provide(SqlClient.SqlClient, context)
@@ -135,6 +189,22 @@ describe("SqlMigrations", () => {
           tables.map((t) => t.table_name),
           ["chat_conversation", "chat_message", "chat_migrations", "chat_pending_turn"]
         )
+      })
+    )
+
+    it.scoped("conversations of the durable-turns schema get unique public ids; the store reads them", () =>
+      Effect.gen(function* () {
+        const context = yield* build(Databases.postgresFresh({ migrate: false }))
+        const upTo2 = Migrator.fromRecord({
+          "0001_convo_init": SqlMigrations.migrations()["0001_convo_init"]!,
+          "0002_convo_durable_turns": SqlMigrations.migrations()["0002_convo_durable_turns"]!
+        })
+        yield* Migrator.make({})({ loader: upTo2, table: SqlMigrations.migrationsTable() }).pipe(
+          Effect.provide(context)
+        )
+        yield* Effect.provide(beforePublicIds, context)
+        assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [[3, "convo_public_id"]])
+        yield* Effect.provide(afterPublicIds, context)
       })
     )
 

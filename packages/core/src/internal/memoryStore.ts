@@ -13,6 +13,7 @@ import type {
   Conversation,
   ConversationId,
   ConversationPage,
+  ConversationRef,
   HistoryPage,
   MessageRow,
   PendingTurn,
@@ -24,6 +25,7 @@ import * as Store from "./store.js"
 
 interface ConversationRecord {
   readonly id: ConversationId
+  readonly publicId: string
   readonly userId: string | null
   readonly title: string | null
   readonly metadataJson: string
@@ -57,6 +59,7 @@ export interface MemoryStore {
 /** @internal */
 export const make = (codec: MessageCodec.Service): MemoryStore => {
   const conversations = new Map<ConversationId, ConversationRecord>()
+  const byPublicId = new Map<string, ConversationId>()
   const messages = new Map<ConversationId, Array<MessageRecord>>()
   /** Pending turns in acceptance order, keyed by conversation and turn id. */
   const pendingTurns = new Map<string, PendingRecord>()
@@ -66,6 +69,7 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
 
   const toConversation = (record: ConversationRecord): Conversation => ({
     id: record.id,
+    publicId: record.publicId,
     userId: record.userId,
     title: record.title,
     metadata: Store.parseMetadata(record.metadataJson),
@@ -112,8 +116,10 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
   const create = Effect.fn("ConversationStore.create")(function* (input: Parameters<Service["create"]>[0]) {
     const valid = yield* Store.validateNewConversation(input)
     const now = yield* Clock.currentTimeMillis
+    if (byPublicId.has(valid.publicId)) return yield* Store.publicIdTaken(valid.publicId)
     const record: ConversationRecord = {
       id: nextConversationId++,
+      publicId: valid.publicId,
       userId: valid.userId,
       title: valid.title,
       metadataJson: valid.metadataJson,
@@ -122,11 +128,15 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
       updatedAt: now
     }
     conversations.set(record.id, record)
+    byPublicId.set(record.publicId, record.id)
     return toConversation(record)
   })
 
-  const get = Effect.fn("ConversationStore.get")(function* (id: ConversationId) {
-    yield* Store.checkId("get", id)
+  const get = Effect.fn("ConversationStore.get")(function* (ref: ConversationRef) {
+    const valid = yield* Store.checkRef("get", ref)
+    if (typeof valid === "number") return toConversation(yield* find(valid))
+    const id = byPublicId.get(valid)
+    if (id === undefined) return yield* new ConversationNotFound({ conversationId: valid })
     return toConversation(yield* find(id))
   })
 
@@ -140,35 +150,57 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
     return result
   })
 
+  // Synchronous: callers run it in one step, so no other fiber runs between the checks and the write.
+  const appendNow = (
+    record: ConversationRecord,
+    prepared: Store.PreparedTurn,
+    writtenAhead: boolean,
+    now: number
+  ): AppendResult => {
+    const list = messages.get(record.id) ?? []
+    const wasPending = writtenAhead && pendingTurns.delete(pendingKey(record.id, prepared.turnId))
+    if (writtenAhead && !wasPending && list.some((m) => m.row.turnId === prepared.turnId)) {
+      return {
+        turnId: prepared.turnId,
+        rows: list.filter((m) => m.row.turnId === prepared.turnId).map((m) => m.row),
+        duplicate: true
+      }
+    }
+    if (prepared.clientIds.length > 0) {
+      const seen = list.find((m) => m.row.clientId !== null && prepared.clientIds.includes(m.row.clientId))
+      if (seen !== undefined) {
+        return {
+          turnId: seen.row.turnId,
+          rows: list.filter((m) => m.row.turnId === seen.row.turnId).map((m) => m.row),
+          duplicate: true
+        }
+      }
+    }
+    const rows = store(record, prepared.turnId, prepared.userId, prepared.messages, now)
+    return { turnId: prepared.turnId, rows, duplicate: false }
+  }
+
   const append = Effect.fn("ConversationStore.append")(function* (turn: Parameters<Service["append"]>[0]) {
     const prepared = yield* Store.prepareTurn(codec, turn)
     const now = yield* Clock.currentTimeMillis
-    // Check and write in one synchronous step: no other fiber runs in between.
     return yield* Effect.suspend((): Effect.Effect<AppendResult, ConversationNotFound> => {
       const record = conversations.get(prepared.conversationId)
       if (record === undefined)
         return Effect.fail(new ConversationNotFound({ conversationId: prepared.conversationId }))
-      const list = messages.get(record.id) ?? []
-      const wasPending = turn.turnId !== undefined && pendingTurns.delete(pendingKey(record.id, prepared.turnId))
-      if (turn.turnId !== undefined && !wasPending && list.some((m) => m.row.turnId === prepared.turnId)) {
-        return Effect.succeed({
-          turnId: prepared.turnId,
-          rows: list.filter((m) => m.row.turnId === prepared.turnId).map((m) => m.row),
-          duplicate: true
-        })
-      }
-      if (prepared.clientIds.length > 0) {
-        const seen = list.find((m) => m.row.clientId !== null && prepared.clientIds.includes(m.row.clientId))
-        if (seen !== undefined) {
-          return Effect.succeed({
-            turnId: seen.row.turnId,
-            rows: list.filter((m) => m.row.turnId === seen.row.turnId).map((m) => m.row),
-            duplicate: true
-          })
-        }
-      }
-      const rows = store(record, prepared.turnId, prepared.userId, prepared.messages, now)
-      return Effect.succeed({ turnId: prepared.turnId, rows, duplicate: false })
+      return Effect.succeed(appendNow(record, prepared, turn.turnId !== undefined, now))
+    })
+  })
+
+  const bulkAppend = Effect.fn("ConversationStore.bulkAppend")(function* (turns: Parameters<Service["bulkAppend"]>[0]) {
+    const prepared = yield* Store.prepareTurns(codec, turns)
+    const now = yield* Clock.currentTimeMillis
+    return yield* Effect.suspend((): Effect.Effect<ReadonlyArray<AppendResult>, ConversationNotFound> => {
+      const missing = prepared.find((p) => !conversations.has(p.conversationId))
+      if (missing !== undefined)
+        return Effect.fail(new ConversationNotFound({ conversationId: missing.conversationId }))
+      return Effect.succeed(
+        prepared.map((p, i) => appendNow(conversations.get(p.conversationId)!, p, turns[i]!.turnId !== undefined, now))
+      )
     })
   })
 
@@ -287,7 +319,10 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
   const remove = Effect.fn("ConversationStore.delete")(function* (id: ConversationId) {
     yield* Store.checkId("delete", id)
     return yield* Effect.suspend(() => {
-      if (!conversations.delete(id)) return Effect.fail(new ConversationNotFound({ conversationId: id }))
+      const record = conversations.get(id)
+      if (record === undefined) return Effect.fail(new ConversationNotFound({ conversationId: id }))
+      conversations.delete(id)
+      byPublicId.delete(record.publicId)
       messages.delete(id)
       for (const [key, p] of pendingTurns) if (p.turn.conversationId === id) pendingTurns.delete(key)
       return Effect.void
@@ -312,7 +347,20 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
     )
 
   return {
-    service: { create, get, list, append, accept, checkpoint, release, pending, history, clear, delete: remove },
+    service: {
+      create,
+      get,
+      list,
+      append,
+      bulkAppend,
+      accept,
+      checkpoint,
+      release,
+      pending,
+      history,
+      clear,
+      delete: remove
+    },
     insertRaw
   }
 }

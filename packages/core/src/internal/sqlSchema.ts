@@ -23,6 +23,7 @@ export interface TableNames {
   readonly pendingTurn: string
   readonly pendingTurnKey: string
   readonly pendingClientKey: string
+  readonly conversationPublicIdKey: string
 }
 
 /** @internal */
@@ -36,7 +37,8 @@ export const tableNames = (prefix: string = defaultPrefix): TableNames => ({
   messageTurnIndex: `${prefix}message_turn_idx`,
   pendingTurn: `${prefix}pending_turn`,
   pendingTurnKey: `${prefix}pending_turn_turn_id_key`,
-  pendingClientKey: `${prefix}pending_turn_client_id_key`
+  pendingClientKey: `${prefix}pending_turn_client_id_key`,
+  conversationPublicIdKey: `${prefix}conversation_public_id_key`
 })
 
 /**
@@ -160,6 +162,30 @@ const durableTurns = (dialect: Dialect, names: TableNames): ReadonlyArray<string
   ]
 }
 
+/**
+ * Public ids: a `public_id` text column on conversations, unique (the index serves the lookup by
+ * public id), every existing conversation given an unguessable one (128 random bits: PostgreSQL's
+ * `gen_random_uuid()`, SQLite's `randomblob(16)`). SQLite cannot add a `NOT NULL` column without a
+ * default, so there it defaults to `''` — the store always writes one, and a second row without
+ * one fails on the unique index.
+ */
+const publicIds = (dialect: Dialect, names: TableNames): ReadonlyArray<string> => {
+  const q = quoteIdentifier
+  const conversation = q(names.conversation)
+  return dialect === "pg"
+    ? [
+        `ALTER TABLE ${conversation} ADD COLUMN public_id text NULL`,
+        `UPDATE ${conversation} SET public_id = gen_random_uuid()::text WHERE public_id IS NULL`,
+        `ALTER TABLE ${conversation} ALTER COLUMN public_id SET NOT NULL`,
+        `CREATE UNIQUE INDEX ${q(names.conversationPublicIdKey)} ON ${conversation} (public_id)`
+      ]
+    : [
+        `ALTER TABLE ${conversation} ADD COLUMN public_id TEXT NOT NULL DEFAULT ''`,
+        `UPDATE ${conversation} SET public_id = lower(hex(randomblob(16))) WHERE public_id = ''`,
+        `CREATE UNIQUE INDEX ${q(names.conversationPublicIdKey)} ON ${conversation} (public_id)`
+      ]
+}
+
 /** The schema's migrations, in order, each as plain statements. @internal */
 export const migrations = (
   dialect: Dialect,
@@ -168,7 +194,8 @@ export const migrations = (
   const names = tableNames(prefix)
   return [
     ["0001_convo_init", initial(dialect, names)],
-    ["0002_convo_durable_turns", durableTurns(dialect, names)]
+    ["0002_convo_durable_turns", durableTurns(dialect, names)],
+    ["0003_convo_public_id", publicIds(dialect, names)]
   ]
 }
 

@@ -56,8 +56,63 @@ const optionalNullableString = (
       ? Either.right(u)
       : Either.left(invalidInput(operation, `${field} must be a string or null, got ${describe(u)}`))
 
+/** Why `u` is not a valid public id, if it is not. @internal */
+export const publicIdProblem = (u: unknown): string | undefined => {
+  if (typeof u !== "string") return `a public id must be a string, got ${describe(u)}`
+  if (u.length === 0 || u.length > 255) return `a public id must have 1 to 255 characters, got ${u.length}`
+  if (/[\u0000-\u001f\u007f]/.test(u)) return "a public id must not hold control characters"
+  if (/^[0-9]+$/.test(u))
+    return `a public id must not be only digits (it would read as an integer id), got ${describe(u)}`
+  return undefined
+}
+
+/** @internal */
+export const isPublicId = (u: unknown): u is string => publicIdProblem(u) === undefined
+
+/**
+ * Checks a conversation reference: a positive integer id or a public id.
+ *
+ * @internal
+ */
+export const checkRef = (operation: string, ref: unknown): Effect.Effect<number | string, StoreError> => {
+  if (typeof ref === "string") {
+    const problem = publicIdProblem(ref)
+    return problem === undefined ? Effect.succeed(ref) : Effect.fail(invalidInput(operation, problem))
+  }
+  return checkId(operation, ref)
+}
+
+/**
+ * A fresh public id: a UUIDv7 (48 bits of milliseconds, 74 random bits from
+ * `crypto.getRandomValues`), lower-case and hyphenated.
+ *
+ * @internal
+ */
+export const newPublicId = (now: number = Date.now()): string => {
+  const bytes = new Uint8Array(16)
+  globalThis.crypto.getRandomValues(bytes)
+  let time = now
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = time % 256
+    time = Math.floor(time / 256)
+  }
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/** @internal */
+export const publicIdTaken = (publicId: string): StoreError =>
+  new StoreError({
+    reason: "Conflict",
+    operation: "create",
+    detail: `the public id ${JSON.stringify(publicId)} is taken by another conversation`
+  })
+
 /** @internal */
 export interface ValidConversation {
+  readonly publicId: string
   readonly userId: string | null
   readonly title: string | null
   /** The metadata as it will be read back (a JSON round trip of the input). */
@@ -76,7 +131,16 @@ export const validateNewConversation = (input: NewConversation): Effect.Effect<V
     if (Either.isLeft(title)) return Effect.fail(title.left)
     const metadata = validateMetadata(operation, input.metadata === undefined ? {} : input.metadata)
     if (Either.isLeft(metadata)) return Effect.fail(metadata.left)
-    return Effect.succeed({ userId: userId.right, title: title.right, ...metadata.right })
+    if (input.publicId !== undefined) {
+      const problem = publicIdProblem(input.publicId)
+      if (problem !== undefined) return Effect.fail(invalidInput(operation, problem))
+    }
+    return Effect.succeed({
+      publicId: typeof input.publicId === "string" ? input.publicId : newPublicId(),
+      userId: userId.right,
+      title: title.right,
+      ...metadata.right
+    })
   })
 
 const validateMetadata = (
@@ -272,6 +336,37 @@ export const prepareTurn = (codec: MessageCodec.Service, turn: NewTurn): Effect.
       messages: encoded,
       clientIds: Array.from(clientIds)
     }
+  })
+
+/**
+ * Validates and encodes the turns of a bulk append: every turn as `prepareTurn` does, failing
+ * with the first bad turn (named by its position).
+ *
+ * @internal
+ */
+export const prepareTurns = (
+  codec: MessageCodec.Service,
+  turns: ReadonlyArray<NewTurn>
+): Effect.Effect<Array<PreparedTurn>, StoreError> =>
+  Effect.gen(function* () {
+    if (!Array.isArray(turns)) return yield* invalidInput("bulkAppend", "turns must be an array")
+    const out: Array<PreparedTurn> = []
+    for (let i = 0; i < turns.length; i++) {
+      out.push(
+        yield* prepareTurn(codec, turns[i]!).pipe(
+          Effect.mapError(
+            (error) =>
+              new StoreError({
+                reason: error.reason,
+                operation: "bulkAppend",
+                detail: `turn ${i + 1} of ${turns.length}: ${error.detail}`,
+                ...(error.cause !== undefined ? { cause: error.cause } : {})
+              })
+          )
+        )
+      )
+    }
+    return out
   })
 
 /**
