@@ -34,6 +34,7 @@ describe("tutorial #01: first chat bot", () => {
         assert.deepStrictEqual(socket.ofType("history")[0], {
           type: "history",
           conversationId: null,
+          publicId: null,
           messages: [],
           hasMore: false,
           initial: true

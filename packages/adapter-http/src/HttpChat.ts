@@ -161,6 +161,8 @@ export type ErrorBody = typeof ErrorBody.Type
  */
 export const HistoryResponse = Schema.Struct({
   conversationId: Schema.NullOr(Schema.Number),
+  /** The conversation's public id (`null` without a conversation). */
+  publicId: Schema.NullOr(Schema.String),
   messages: Schema.Array(Protocol.HistoryMessage),
   hasMore: Schema.Boolean,
   nextBefore: Schema.NullOr(Schema.Number)
@@ -411,6 +413,7 @@ const getHistory = (
     )
     const response: HistoryResponse = {
       conversationId: page.conversationId,
+      publicId: page.publicId ?? null,
       messages: page.messages,
       hasMore: page.hasMore,
       nextBefore: page.hasMore && page.messages.length > 0 ? page.messages[0]!.seq : null

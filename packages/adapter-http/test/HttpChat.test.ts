@@ -455,6 +455,7 @@ describe("HttpChat GET history", () => {
       assert.strictEqual(empty.status, 200)
       assert.deepStrictEqual(JSON.parse(empty.text), {
         conversationId: conversation.id,
+        publicId: conversation.publicId,
         messages: [],
         hasMore: false,
         nextBefore: null

@@ -52,6 +52,7 @@ describe("ChatSocket: routing and the handshake", () => {
       assert.deepStrictEqual(history, {
         type: "history",
         conversationId: conversation.id,
+        publicId: conversation.publicId,
         messages: [],
         hasMore: false,
         initial: true
@@ -205,6 +206,7 @@ describe("ChatSocket: routing and the handshake", () => {
       assert.deepStrictEqual(history, {
         type: "history",
         conversationId: null,
+        publicId: null,
         messages: [],
         hasMore: false,
         initial: true

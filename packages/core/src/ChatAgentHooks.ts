@@ -14,11 +14,12 @@ import * as Layer from "effect/Layer"
 import type { Connection } from "./Connection.js"
 import {
   type Conversation,
-  type ConversationId,
+  type ConversationRef,
   type ConversationStoreError,
   type HistoryEntry,
   type MessageStatus,
-  ConversationStore
+  ConversationStore,
+  isPublicId
 } from "./ConversationStore.js"
 
 /**
@@ -45,15 +46,16 @@ export interface Hooks {
   /** Decides whether a connection is accepted. Default: only an authenticated user. */
   readonly canAccept: (connection: Connection) => Effect.Effect<boolean>
   /**
-   * The conversation id of a connection. Default: the route parameter `conversation_pk`,
-   * `conversation_id`, `pk` or `id`, the first present; none gives `null` ("no conversation":
-   * the chat works, nothing is stored). A value that is not a positive integer fails.
+   * The conversation of a connection, by integer id or public id. Default: the route parameter
+   * `conversation_pk`, `conversation_id`, `pk` or `id`, the first present; none gives `null` ("no
+   * conversation": the chat works, nothing is stored). Digits read as the integer id (a positive
+   * integer), any other value as a public id; a value that is neither fails.
    */
-  readonly getConversationId: (connection: Connection) => Effect.Effect<ConversationId | null, InvalidConversationId>
-  /** Loads the conversation. Default: by id from the store; `null` id gives `null`. */
+  readonly getConversationId: (connection: Connection) => Effect.Effect<ConversationRef | null, InvalidConversationId>
+  /** Loads the conversation. Default: by integer id or public id from the store; `null` gives `null`. */
   readonly getConversation: (
     connection: Connection,
-    conversationId: ConversationId | null
+    conversationId: ConversationRef | null
   ) => Effect.Effect<Conversation | null, ConversationStoreError, ConversationStore>
   /** The stored history of this conversation for this user, in order (the seed filters on both). */
   readonly getPreviousMessages: (
@@ -102,9 +104,12 @@ export const defaults: Hooks = {
     for (const name of conversationParams) {
       const value = connection.params[name]
       if (value === undefined) continue
-      return /^[1-9][0-9]{0,15}$/.test(value) && Number.isSafeInteger(Number(value))
-        ? Effect.succeed(Number(value))
-        : Effect.fail(new InvalidConversationId({ value }))
+      if (/^[0-9]+$/.test(value)) {
+        return /^[1-9][0-9]{0,15}$/.test(value) && Number.isSafeInteger(Number(value))
+          ? Effect.succeed(Number(value))
+          : Effect.fail(new InvalidConversationId({ value }))
+      }
+      return isPublicId(value) ? Effect.succeed(value) : Effect.fail(new InvalidConversationId({ value }))
     }
     return Effect.succeed(null)
   },

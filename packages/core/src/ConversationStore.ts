@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as internalMemory from "./internal/memoryStore.js"
+import * as internalStore from "./internal/store.js"
 import type { Json } from "./MessageCodec.js"
 import { MessageCodec } from "./MessageCodec.js"
 
@@ -337,6 +338,22 @@ export type ConversationStoreError = ConversationNotFound | StoreError
  */
 export const isConversationStoreError = (u: unknown): u is ConversationStoreError =>
   u instanceof ConversationNotFound || u instanceof StoreError
+
+/**
+ * Whether a value is a valid public id (see `PublicId`).
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isPublicId = (u: unknown): u is PublicId => internalStore.isPublicId(u)
+
+/**
+ * A fresh public id, as `create` generates one: a UUIDv7 from `crypto.getRandomValues`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makePublicId = (): PublicId => internalStore.newPublicId()
 
 /**
  * @since 0.1.0

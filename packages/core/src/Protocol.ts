@@ -319,6 +319,8 @@ export const ServerEvent = Schema.Union(
   Schema.Struct({
     type: Schema.Literal("history"),
     conversationId: Schema.NullOr(Schema.Number),
+    /** The conversation's public id (`null` without a conversation). */
+    publicId: Schema.optional(Schema.NullOr(Schema.String)),
     messages: Schema.Array(HistoryMessage),
     hasMore: Schema.Boolean,
     /** true for the page sent on connect; false for a page asked with `load_history`. */

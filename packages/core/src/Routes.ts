@@ -37,6 +37,7 @@ import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { isPublicId } from "./internal/store.js"
 import * as internal from "./internal/routes.js"
 
 /**
@@ -98,6 +99,28 @@ export const slug: Converter = converter("slug", (value) => /^[-a-zA-Z0-9_]+$/.t
  */
 export const uuid: Converter = converter("uuid", (value) =>
   /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)
+)
+
+/**
+ * A conversation's public id (`ConversationStore.PublicId`: 1 to 255 characters, no control
+ * characters, not only digits). For routes that name conversations only by public id, so the
+ * enumerable integer ids never appear in URLs.
+ *
+ * @since 0.2.0
+ * @category converters
+ */
+export const publicId: Converter = converter("publicId", (value) => isPublicId(value))
+
+/**
+ * A conversation by integer id or public id, as the default `getConversationId` hook reads a
+ * route value.
+ *
+ * @since 0.2.0
+ * @category converters
+ */
+export const conversation: Converter = converter(
+  "conversation",
+  (value) => /^[1-9][0-9]{0,15}$/.test(value) || isPublicId(value)
 )
 
 type SegmentsOf<P extends string> = P extends `${infer Head}/${infer Rest}` ? Head | SegmentsOf<Rest> : P

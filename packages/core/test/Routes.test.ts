@@ -271,3 +271,20 @@ describe("Routes round trip", () => {
     )
   })
 })
+
+describe("Routes: conversation ids", () => {
+  it("publicId takes public ids only; conversation takes either", () => {
+    const table = Routes.make([
+      Routes.ws("thread", "/ws/threads/:id/", { params: { id: Routes.publicId } }),
+      Routes.http("room", "/rooms/:id/", { params: { id: Routes.conversation } })
+    ])
+    const thread = Option.getOrThrow(Routes.match(table, "ws", "/ws/threads/0191f7a2-9c1e-7b3d-8a4f-2c5e6d7f8a9b/"))
+    assert.strictEqual(thread.params.id, "0191f7a2-9c1e-7b3d-8a4f-2c5e6d7f8a9b")
+    assert.isTrue(Option.isNone(Routes.match(table, "ws", "/ws/threads/42/")))
+    assert.strictEqual(Routes.reverseUnsafe(table, "thread", { id: "a b/c" }), "/ws/threads/a%20b%2Fc/")
+    assert.throws(() => Routes.reverseUnsafe(table, "thread", { id: 42 }))
+    assert.strictEqual(Option.getOrThrow(Routes.match(table, "http", "/rooms/42/")).params.id, "42")
+    assert.strictEqual(Option.getOrThrow(Routes.match(table, "http", "/rooms/thread-1/")).params.id, "thread-1")
+    assert.isTrue(Option.isNone(Routes.match(table, "http", "/rooms/042/")))
+  })
+})

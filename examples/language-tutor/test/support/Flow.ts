@@ -126,7 +126,15 @@ export const newUserFlow = async (baseUrl: string, options: FlowOptions): Promis
   const first = alice.socket(wsUrl)
   await first.turnEnded(1)
   const [history] = first.ofType("history")
-  assert.deepStrictEqual(history, { type: "history", conversationId, messages: [], hasMore: false, initial: true })
+  assert.isString(history?.publicId)
+  assert.deepStrictEqual(history, {
+    type: "history",
+    conversationId,
+    publicId: history?.publicId,
+    messages: [],
+    hasMore: false,
+    initial: true
+  })
   const firstHuman = first.ofType("message_start").find((e) => e.role === "human")
   assert.strictEqual(firstHuman?.text, "첫 문장으로 대화를 시작해주세요.")
   const opening = first.aiText(1)

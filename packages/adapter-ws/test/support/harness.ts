@@ -21,6 +21,7 @@ export const routes = Routes.make([
   Routes.ws("example-chat", "/ws/example/chat/:conversation_pk/", { params: { conversation_pk: Routes.int } }),
   Routes.ws("room-chat", "/ws/rooms/:room/chat/:conversation_pk/", { params: { conversation_pk: Routes.int } }),
   Routes.ws("open-chat", "/ws/open/"),
+  Routes.ws("thread-chat", "/ws/threads/:conversation_id/", { params: { conversation_id: Routes.publicId } }),
   Routes.ws("small-frames", "/ws/small/"),
   Routes.ws("closing-chat", "/ws/closing/chat/:conversation_pk/"),
   Routes.ws("greeting-chat", "/ws/greeting/chat/:conversation_pk/"),
@@ -50,6 +51,7 @@ const mounts: ReadonlyArray<ChatSocket.Mount<Route>> = [
   { route: "example-chat", agent: strictAgent },
   { route: "room-chat", agent: strictAgent, options: { allowedOrigins: ["same-origin", "https://chat.example.com"] } },
   { route: "open-chat", agent: strictAgent },
+  { route: "thread-chat", agent: strictAgent },
   { route: "small-frames", agent: strictAgent, options: { maxFrameBytes: smallFrameBytes } },
   { route: "closing-chat", agent: strictAgent, options: { rejectWith: "close" } },
   { route: "greeting-chat", agent: greetingAgent }

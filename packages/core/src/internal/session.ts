@@ -95,6 +95,7 @@ export const historyPage = (
     ? Effect.succeed<Protocol.ServerEventOf<"history">>({
         type: "history",
         conversationId: null,
+        publicId: null,
         messages: [],
         hasMore: false,
         initial: false
@@ -105,6 +106,7 @@ export const historyPage = (
         Effect.map((page): Protocol.ServerEventOf<"history"> => ({
           type: "history",
           conversationId: conversation.id,
+          publicId: conversation.publicId,
           messages: page.entries.map(toHistoryMessage),
           hasMore: page.hasMore,
           initial: false
@@ -206,6 +208,7 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     emit({
       type: "history",
       conversationId: conversation?.id ?? null,
+      publicId: conversation?.publicId ?? null,
       messages: history.slice(-pageSize).map(toHistoryMessage),
       hasMore: history.length > pageSize,
       initial: true
