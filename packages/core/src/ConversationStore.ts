@@ -147,6 +147,14 @@ export interface NewMessage {
   readonly status?: MessageStatus | undefined
   /** Idempotency key. Appending a turn whose message carries an already-stored client id stores nothing. */
   readonly clientId?: string | null | undefined
+  /**
+   * The stored JSON text to write as it is instead of encoding `value` (an import keeps its
+   * source's content exactly); `value` still gives the row's kind and token counts. It must be JSON
+   * as Python's `json.loads` reads it.
+   *
+   * @since 0.2.0
+   */
+  readonly content?: string | undefined
 }
 
 /**

@@ -20,6 +20,8 @@ export * as ConversationEvents from "./ConversationEvents.js"
 export * as ConversationStore from "./ConversationStore.js"
 /** @since 0.1.0 */
 export * as Handshake from "./Handshake.js"
+/** @since 0.2.0 */
+export * as Import from "./Import.js"
 /** @since 0.1.0 */
 export * as LlmModels from "./LlmModels.js"
 /** @since 0.1.0 */

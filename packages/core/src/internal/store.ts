@@ -299,13 +299,27 @@ export const prepareTurn = (codec: MessageCodec.Service, turn: NewTurn): Effect.
         }
         clientIds.add(clientId)
       }
+      if (message.content !== undefined) {
+        if (typeof message.content !== "string") {
+          return yield* invalidInput(operation, `${at}: content must be JSON text, got ${describe(message.content)}`)
+        }
+        try {
+          CodecJson.parse(message.content)
+        } catch (error) {
+          return yield* invalidInput(
+            operation,
+            `${at}: content is not JSON: ${error instanceof Error ? error.message : String(error)}`
+          )
+        }
+      }
     }
     const encoded: Array<EncodedMessage> = []
     for (let i = 0; i < turn.messages.length; i++) {
       const message = turn.messages[i]!
       let content: Either.Either<string, MessageCodec.CodecError>
       try {
-        content = codec.encodeStringEither(message.value)
+        content =
+          message.content !== undefined ? Either.right(message.content) : codec.encodeStringEither(message.value)
       } catch (defect) {
         return yield* Effect.die(defect)
       }
