@@ -2,6 +2,7 @@
 // scripts/check-docs.mjs checks that each region appears verbatim in the guides. The custom store
 // below passes the conformance suite (packages/testing/test/CustomStoreDoc.test.ts).
 import * as ConversationStore from "@convo/core/ConversationStore"
+import * as Import from "@convo/core/Import"
 import * as MessageCodec from "@convo/core/MessageCodec"
 import * as SqlConversationStore from "@convo/core/SqlConversationStore"
 import * as SqlLog from "@convo/core/SqlLog"
@@ -71,3 +72,42 @@ export const AuditedStore = (audit: (line: string) => void) =>
     Effect.map(ConversationStore.makeMemory, (inner) => makeAudited(inner, audit))
   ).pipe(Layer.provide(MessageCodec.layer))
 // #endregion custom-store
+
+// #region pyhub-mode
+// a database shared with a Django deployment of django-pyhub-ai: every row convo writes is one
+// pyhub's XJSONDecoder reads (tool turns in pyhub's agent-step shapes)
+export const SharedWithDjango = SqlConversationStore.layer().pipe(
+  Layer.provideMerge(SqlMigrations.layer()),
+  Layer.provide(MessageCodec.layerPyhub),
+  Layer.provide(Pg)
+)
+// #endregion pyhub-mode
+
+// #region public-ids
+// an app's own thread id as the conversation's public id; the integer stays the internal key
+export const openThread = (threadId: string, userId: string) =>
+  Effect.gen(function* () {
+    const store = yield* ConversationStore.ConversationStore
+    return yield* store.get(threadId).pipe(
+      Effect.catchTag("ConversationNotFound", () => store.create({ publicId: threadId, userId })),
+      // two first requests at once: the second finds the public id taken and reads the first's
+      Effect.catchIf(
+        (error) => error._tag === "StoreError" && error.reason === "Conflict",
+        () => store.get(threadId)
+      )
+    )
+  })
+// routes take it as well: Routes.ws("chat", "/ws/chat/:conversation_id/", { params: { conversation_id: Routes.publicId } })
+// #endregion public-ids
+
+// #region import
+// copy django-pyhub-ai's tables (here on SQLite) into convo's (here on PostgreSQL); run it again
+// and nothing is imported twice
+export const importPyhub = Import.fromPyhub({
+  onProgress: (p) => console.log(`${p.conversations}/${p.of} conversations`)
+}).pipe(
+  Effect.tap((summary) => console.log(`${summary.imported} messages imported, ${summary.skipped.length} skipped`)),
+  Effect.provide(SqliteClient.layer({ filename: "pyhub/db.sqlite3" })),
+  Effect.provide(PgStore)
+)
+// #endregion import
