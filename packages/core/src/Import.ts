@@ -113,6 +113,8 @@ export class ImportError extends Schema.TaggedError<ImportError>("@convo/core/Im
 }
 
 /**
+ * What every importer takes.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -124,6 +126,8 @@ export interface CommonOptions {
 }
 
 /**
+ * Options of `fromPyhub`.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -135,6 +139,8 @@ export interface PyhubOptions extends CommonOptions {
 }
 
 /**
+ * Options of `fromLangChain`.
+ *
  * @since 0.2.0
  * @category models
  */
