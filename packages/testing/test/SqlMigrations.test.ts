@@ -74,6 +74,13 @@ const afterPublicIds = Effect.gen(function* () {
   assert.strictEqual((yield* store.get("after-upgrade")).id, made.id)
   const duplicate = yield* Effect.either(sql`INSERT INTO convo_conversation (public_id) VALUES (${rows[0]!.public_id})`)
   assert.strictEqual(duplicate._tag, "Left", "public ids are unique")
+  // a row inserted without one (an admin tool, a raw INSERT) still gets its own
+  yield* sql`INSERT INTO convo_conversation (user_id) VALUES ('raw')`
+  yield* sql`INSERT INTO convo_conversation (user_id) VALUES ('raw')`
+  const raw = yield* sql<{ readonly public_id: string }>`SELECT public_id FROM convo_conversation WHERE user_id = 'raw'`
+  assert.strictEqual(raw.length, 2)
+  for (const row of raw) assert.match(row.public_id, /^[0-9a-f-]{32,36}$/)
+  assert.notStrictEqual(raw[0]!.public_id, raw[1]!.public_id)
 })
 
 describe("SqlMigrations", () => {

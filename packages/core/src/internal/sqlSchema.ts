@@ -24,6 +24,7 @@ export interface TableNames {
   readonly pendingTurnKey: string
   readonly pendingClientKey: string
   readonly conversationPublicIdKey: string
+  readonly conversationPublicIdTrigger: string
 }
 
 /** @internal */
@@ -38,7 +39,8 @@ export const tableNames = (prefix: string = defaultPrefix): TableNames => ({
   pendingTurn: `${prefix}pending_turn`,
   pendingTurnKey: `${prefix}pending_turn_turn_id_key`,
   pendingClientKey: `${prefix}pending_turn_client_id_key`,
-  conversationPublicIdKey: `${prefix}conversation_public_id_key`
+  conversationPublicIdKey: `${prefix}conversation_public_id_key`,
+  conversationPublicIdTrigger: `${prefix}conversation_public_id_default`
 })
 
 /**
@@ -164,25 +166,25 @@ const durableTurns = (dialect: Dialect, names: TableNames): ReadonlyArray<string
 
 /**
  * Public ids: a `public_id` text column on conversations, unique (the index serves the lookup by
- * public id), every existing conversation given an unguessable one (128 random bits: PostgreSQL's
- * `gen_random_uuid()`, SQLite's `randomblob(16)`). SQLite cannot add a `NOT NULL` column without a
- * default, so there it defaults to `''` — the store always writes one, and a second row without
- * one fails on the unique index.
+ * public id). Every existing conversation gets an unguessable one (128 random bits), and so does a
+ * row inserted without one by something other than the store (an admin tool, a test's raw INSERT):
+ * on PostgreSQL through the column default `gen_random_uuid()`; on SQLite, which cannot add a
+ * column with a non-constant default, the column defaults to `''` and a trigger replaces it with
+ * `randomblob(16)` right after the insert.
  */
 const publicIds = (dialect: Dialect, names: TableNames): ReadonlyArray<string> => {
   const q = quoteIdentifier
   const conversation = q(names.conversation)
   return dialect === "pg"
     ? [
-        `ALTER TABLE ${conversation} ADD COLUMN public_id text NULL`,
-        `UPDATE ${conversation} SET public_id = gen_random_uuid()::text WHERE public_id IS NULL`,
-        `ALTER TABLE ${conversation} ALTER COLUMN public_id SET NOT NULL`,
+        `ALTER TABLE ${conversation} ADD COLUMN public_id text NOT NULL DEFAULT gen_random_uuid()::text`,
         `CREATE UNIQUE INDEX ${q(names.conversationPublicIdKey)} ON ${conversation} (public_id)`
       ]
     : [
         `ALTER TABLE ${conversation} ADD COLUMN public_id TEXT NOT NULL DEFAULT ''`,
         `UPDATE ${conversation} SET public_id = lower(hex(randomblob(16))) WHERE public_id = ''`,
-        `CREATE UNIQUE INDEX ${q(names.conversationPublicIdKey)} ON ${conversation} (public_id)`
+        `CREATE UNIQUE INDEX ${q(names.conversationPublicIdKey)} ON ${conversation} (public_id)`,
+        `CREATE TRIGGER ${q(names.conversationPublicIdTrigger)} AFTER INSERT ON ${conversation} FOR EACH ROW WHEN NEW.public_id = '' BEGIN UPDATE ${conversation} SET public_id = lower(hex(randomblob(16))) WHERE id = NEW.id; END`
       ]
 }
 
