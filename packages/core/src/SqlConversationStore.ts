@@ -95,15 +95,19 @@ const textOrNull = (field: string, u: unknown): string | null =>
 const statusOf = (u: unknown): MessageRow["status"] =>
   u === "complete" || u === "aborted" || u === "error" || u === "interrupted" ? u : badRow("status", u)
 const dateOf = (u: unknown): Date => {
-  const date = u instanceof Date ? u : typeof u === "string" ? new Date(u) : badRow("created_at", u)
+  const date =
+    u instanceof Date ? u : typeof u === "string" || typeof u === "number" ? new Date(u) : badRow("created_at", u)
   return Number.isNaN(date.getTime()) ? badRow("created_at", u) : date
 }
-const historyRow = (r: Record<string, unknown>): { readonly row: MessageRow; readonly raw: string } => {
+const historyRow = (
+  conversationId: ConversationId,
+  r: Record<string, unknown>
+): { readonly row: MessageRow; readonly raw: string } => {
   const kind = r.kind
   return {
     row: {
       id: intOf("id", r.id),
-      conversationId: intOf("conversation_id", r.conversation_id),
+      conversationId,
       seq: intOf("seq", r.seq),
       turnId: typeof r.turn_id === "string" ? r.turn_id : badRow("turn_id", r.turn_id),
       userId: textOrNull("user_id", r.user_id),
@@ -233,14 +237,20 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       pg: () => sql.literal("now()"),
       orElse: () => sql.literal(SqlSchema.sqliteNow)
     })
-    const content = sql.onDialectOrElse({
-      pg: () => sql.literal("content::text AS content"),
-      orElse: () => sql.literal("content")
-    })
     const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
     const conversationColumns = sql.literal("id, user_id, title, metadata, created_at, updated_at")
     const messageColumns = sql.literal(
       "id, conversation_id, seq, turn_id, user_id, client_id, kind, status, input_tokens, output_tokens, created_at"
+    )
+    // History reads: the conversation id is known, and pg's text-to-Date parse of a timestamptz costs
+    // more per row than the rest of the row's columns; milliseconds since the epoch (what a Date
+    // holds) come as a float8, which pg reads with parseFloat.
+    const historyColumns = sql.literal(
+      `id, seq, turn_id, user_id, client_id, kind, status, input_tokens, output_tokens, ${
+        isPg
+          ? "floor(extract(epoch FROM created_at) * 1000)::float8 AS created_at, content::text AS content"
+          : "created_at, content"
+      }`
     )
 
     // Rows we wrote ourselves that do not decode are a defect, not a typed error.
@@ -325,12 +335,15 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       }
       const { clientIds, conversationId } = prepared
       const count = prepared.messages.length
+      // On SQLite a trigger advances last_seq as the rows go in (migration 0005): the UPDATE only
+      // takes the write lock and reads it.
+      const bump = isPg ? count : 0
       const write = Effect.gen(function* () {
         // Takes the row lock (pg) / write lock (SQLite) that serializes appends to this conversation.
         const [bumpedRow] =
-          yield* sql`UPDATE ${conversations} SET last_seq = last_seq + ${count}, updated_at = ${now} WHERE id = ${conversationId} RETURNING last_seq`
+          yield* sql`UPDATE ${conversations} SET last_seq = last_seq + ${bump}, updated_at = ${now} WHERE id = ${conversationId} RETURNING last_seq`
         if (bumpedRow === undefined) return yield* new ConversationNotFound({ conversationId })
-        const bumped = { last_seq: intOf("last_seq", bumpedRow.last_seq) }
+        const bumped = { last_seq: intOf("last_seq", bumpedRow.last_seq) + count - bump }
         if (turn.turnId !== undefined) {
           // a turn written ahead leaves the pending table as it enters the history; a turn already
           // in the history (appended, or recovered by another process) is a repeat
@@ -412,6 +425,31 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         }
         if (!writtenAhead) return yield* new ConversationNotFound({ conversationId })
       }
+      // SQLite: a turn without client ids and not written ahead is one INSERT, atomic on its own:
+      // the seqs are read from the conversation row in the same statement, and the triggers of
+      // migration 0005 advance last_seq and refuse a seq that skips one.
+      if (!isPg && !writtenAhead && clientIds.length === 0) {
+        // in the order of the placeholders: the SELECT list's, the VALUES', the WHERE's
+        const params: Array<unknown> = [prepared.turnId, prepared.userId]
+        const values = prepared.messages.map((message, i) => {
+          params.push(i + 1, message.kind, message.status, message.content, message.inputTokens, message.outputTokens)
+          return "(?, ?, ?, ?, ?, ?)"
+        })
+        params.push(conversationId)
+        const q = SqlSchema.quoteIdentifier
+        const inserted = yield* sql
+          .unsafe<{ id: number; seq: number; created_at: string }>(
+            `INSERT INTO ${q(names.message)} (conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens) ` +
+              `SELECT c.id, c.last_seq + v.column1, ?, ?, NULL, v.column2, v.column3, v.column4, v.column5, v.column6 ` +
+              `FROM (VALUES ${values.join(", ")}) AS v, ${q(names.conversation)} AS c WHERE c.id = ? ORDER BY v.column1 ` +
+              `RETURNING id, seq, created_at`,
+            params
+          )
+          .pipe(Effect.retry({ while: isRetryable, schedule: retrySchedule }), Effect.mapError(unavailable("append")))
+        if (inserted.length === 0) return yield* new ConversationNotFound({ conversationId })
+        const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
+        return appended(prepared, conversationId, first, inserted)
+      }
       return yield* sql.withTransaction(write).pipe(
         Effect.retry({ while: isRetryable, schedule: retrySchedule }),
         Effect.catchTags({
@@ -441,7 +479,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       const notStored =
         clientId === null
           ? sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId})`
-          : sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND (client_id = ${clientId} OR turn_id = ${turnId}))`
+          : // two lookups, one per unique index: with an OR, SQLite reads every message of the conversation
+            sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND client_id = ${clientId}) AND NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId})`
       const jsonContent = isPg ? sql`${prepared.content}::jsonb` : sql`${prepared.content}`
       // one statement: written only if the conversation exists, the client id is new and the queue has room
       const inserted =
@@ -547,7 +586,7 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       const newestFirst = valid.after === undefined && valid.limit !== undefined
       const order = sql.literal(newestFirst ? "ORDER BY seq DESC" : "ORDER BY seq ASC")
       const limit = valid.limit === undefined ? sql.literal("") : sql`LIMIT ${valid.limit + 1}`
-      const found = yield* sql`SELECT ${messageColumns}, ${content} FROM ${messages} WHERE ${sql.and(
+      const found = yield* sql`SELECT ${historyColumns} FROM ${messages} WHERE ${sql.and(
         filters
       )} ${order} ${limit}`.pipe(Effect.mapError(unavailable("history")))
       if (found.length === 0 && !(yield* exists(id).pipe(Effect.mapError(unavailable("history"))))) {
@@ -556,7 +595,7 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       const hasMore = valid.limit !== undefined && found.length > valid.limit
       const kept = hasMore ? found.slice(0, valid.limit) : found
       const page = newestFirst ? [...kept].reverse() : kept
-      const mapped = yield* Effect.sync(() => page.map((row) => historyRow(row as Record<string, unknown>)))
+      const mapped = yield* Effect.sync(() => page.map((row) => historyRow(id, row as Record<string, unknown>)))
       const entries = yield* Store.decodeEntries(codec, mapped)
       const result: HistoryPage = { entries, hasMore }
       return result

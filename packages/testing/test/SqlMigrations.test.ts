@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { createRequire } from "node:module"
 import Pg from "pg"
@@ -66,7 +67,8 @@ describe("SqlMigrations", () => {
       const first = yield* SqlMigrations.run().pipe(Effect.provide(context))
       assert.deepStrictEqual(first, [
         [1, "convo_init"],
-        [2, "convo_durable_turns"]
+        [2, "convo_durable_turns"],
+        [5, "convo_sqlite_seq_trigger"]
       ])
       const second = yield* SqlMigrations.run().pipe(Effect.provide(context))
       assert.deepStrictEqual(second, [])
@@ -77,7 +79,8 @@ describe("SqlMigrations", () => {
       }>`SELECT migration_id, name FROM convo_migrations`
       assert.deepStrictEqual(rows, [
         { migration_id: 1, name: "convo_init" },
-        { migration_id: 2, name: "convo_durable_turns" }
+        { migration_id: 2, name: "convo_durable_turns" },
+        { migration_id: 5, name: "convo_sqlite_seq_trigger" }
       ])
     })
   )
@@ -90,7 +93,10 @@ describe("SqlMigrations", () => {
       const sql = yield* Effect.provide(SqlClient.SqlClient, context)
       yield* sql`INSERT INTO convo_conversation (user_id, last_seq) VALUES ('u', 1)`
       yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 1, 't', 'human', 'aborted', '{"_type": "HumanMessage", "_value": {"content": "hi"}}')`
-      assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [[2, "convo_durable_turns"]])
+      assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
+        [2, "convo_durable_turns"],
+        [5, "convo_sqlite_seq_trigger"]
+      ])
       const rows = yield* sql<{ readonly seq: number; readonly status: string }>`SELECT seq, status FROM convo_message`
       assert.deepStrictEqual(rows, [{ seq: 1, status: "aborted" }])
       yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 2, 't2', 'human', 'interrupted', '{}')`
@@ -98,6 +104,33 @@ describe("SqlMigrations", () => {
         sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 3, 't3', 'human', 'bogus', '{}')`
       )
       assert.strictEqual(failed._tag, "Left", "the status CHECK survives the table rebuild")
+    })
+  )
+
+  it.scoped("SQLite: last_seq follows the inserted messages, and a message that skips a seq is refused", () =>
+    Effect.gen(function* () {
+      const context = yield* build(Databases.sqliteTemp())
+      const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+      yield* sql`INSERT INTO convo_conversation (user_id) VALUES ('u')`
+      const insert = (seq: number) =>
+        sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, ${seq}, 't', 'human', 'complete', '{}')`
+      yield* insert(1)
+      yield* insert(2)
+      const lastSeq = sql<{ readonly last_seq: number }>`SELECT last_seq FROM convo_conversation WHERE id = 1`
+      assert.deepStrictEqual(yield* lastSeq, [{ last_seq: 2 }])
+      const skipped = yield* Effect.either(insert(4))
+      assert.strictEqual(skipped._tag, "Left")
+      assert.include(String(Either.isLeft(skipped) ? skipped.left.cause : ""), "may not skip")
+      // a writer that advanced last_seq itself first (the older way) leaves it where it put it
+      yield* sql`UPDATE convo_conversation SET last_seq = 4 WHERE id = 1`
+      yield* insert(3)
+      yield* insert(4)
+      assert.deepStrictEqual(yield* lastSeq, [{ last_seq: 4 }])
+      const seqs = yield* sql<{ readonly seq: number }>`SELECT seq FROM convo_message ORDER BY seq`
+      assert.deepStrictEqual(
+        seqs.map((r) => r.seq),
+        [1, 2, 3, 4]
+      )
     })
   )
 
@@ -125,7 +158,8 @@ describe("SqlMigrations", () => {
         const context = yield* build(Databases.postgresFresh({ migrate: false }))
         assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [
           [1, "convo_init"],
-          [2, "convo_durable_turns"]
+          [2, "convo_durable_turns"],
+          [5, "convo_sqlite_seq_trigger"]
         ])
         assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [])
         const sql = yield* Effect.provide(SqlClient.SqlClient, context)

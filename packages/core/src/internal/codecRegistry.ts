@@ -223,17 +223,21 @@ export const decode = (registry: Registry, json: unknown): Either.Either<unknown
     }
     if (!isPlainObject(u)) throw new Failure("decode", undefined, `not a JSON value: ${valueName(u)}${at(path)}`)
     if (has(u, "_type") || has(u, "_value")) return tagged(u, path, depth)
-    const keys = keysOf(u)
-    let entries: Array<readonly [string, unknown]> | undefined
-    for (let k = 0; k < keys.length; k++) {
-      const key = keys[k]!
+    // The recorded key order (keysOf, a WeakMap lookup) matters only for a copy: look for a child
+    // that changes in any order first, then copy in the recorded order.
+    let changed: Map<string, unknown> | undefined
+    for (const key in u) {
+      if (!has(u, key)) continue
       const item = u[key]
-      const decoded = isScalar(item) ? item : walk(item, `${path}.${key}`, depth + 1)
-      if (entries === undefined && decoded !== item) entries = keys.slice(0, k).map((x) => [x, u[x]] as const)
-      if (entries !== undefined) entries.push([key, decoded])
+      if (isScalar(item)) continue
+      const decoded = walk(item, `${path}.${key}`, depth + 1)
+      if (decoded !== item) (changed ??= new Map()).set(key, decoded)
     }
-    if (entries === undefined) return u
-    const out = objectFromEntries(entries)
+    if (changed === undefined) return u
+    const decodedChildren = changed
+    const out = objectFromEntries(
+      keysOf(u).map((key) => [key, decodedChildren.has(key) ? decodedChildren.get(key) : u[key]] as const)
+    )
     copyLiterals(u, out)
     return out
   }
@@ -245,8 +249,10 @@ export const decode = (registry: Registry, json: unknown): Either.Either<unknown
       throw new Failure("decode", undefined, `_type must be text, got ${describe(type)}${at(path)}`)
     }
     if (!has(u, "_value")) throw new Failure("decode", type, `an object with _type but no _value${at(path)}`)
-    const extra = Object.keys(u).filter((k) => k !== "_type" && k !== "_value")
-    if (extra.length > 0) {
+    let onlyTwo = true
+    for (const k in u) if (k !== "_type" && k !== "_value" && has(u, k)) onlyTwo = false
+    if (!onlyTwo) {
+      const extra = Object.keys(u).filter((k) => k !== "_type" && k !== "_value")
       throw new Failure("decode", type, `unexpected keys beside _type and _value: ${extra.join(", ")}${at(path)}`)
     }
     const codec = registry.byType.get(type)
