@@ -50,7 +50,14 @@ export interface Side {
   readonly close: () => Effect.Effect<void>
 }
 
-export type PeerOp = "append" | "load_full" | "load_last50" | "durable_turn" | "durable_turn_checkpoint" | "turns_per_s"
+export type PeerOp =
+  | "append"
+  | "load_full"
+  | "load_last50"
+  | "durable_turn"
+  | "durable_turn_checkpoint"
+  | "turns_per_s"
+  | "cpu_ms_per_turn"
 
 export interface PeerResult {
   readonly backend: Backend
@@ -315,6 +322,7 @@ const roundRobin = (plan: Plan, ops: ReadonlyArray<(i: number) => Effect.Effect<
 const throughput = (side: Side, sessions: ReadonlyArray<unknown>, perWorker: number, offset: number) =>
   Effect.gen(function* () {
     const start = performance.now()
+    const cpu = process.cpuUsage()
     yield* Effect.forEach(
       sessions,
       (session, w) =>
@@ -325,7 +333,9 @@ const throughput = (side: Side, sessions: ReadonlyArray<unknown>, perWorker: num
         ),
       { concurrency: "unbounded", discard: true }
     )
-    return (sessions.length * perWorker) / ((performance.now() - start) / 1000)
+    const used = process.cpuUsage(cpu)
+    const done = sessions.length * perWorker
+    return { rate: done / ((performance.now() - start) / 1000), cpuMs: (used.user + used.system) / 1000 / done }
   })
 
 /** The peers' workload on one backend; needs the store and the test database it runs on. */
@@ -433,13 +443,17 @@ export const runPeers = (backend: Backend, options: PeersOptions, store: Convers
       workerSessions.push(s)
     }
     const rates = sides.map(() => [] as Array<number>)
+    const cpus = sides.map(() => [] as Array<number>)
     for (let round = 0; round < rounds + 1; round++) {
       for (let k = 0; k < sides.length; k++) {
         const at = (round + k) % sides.length
-        const rate = yield* throughput(sides[at]!, workerSessions[at]!, perWorker, round * workers * perWorker)
-        if (round > 0) rates[at]!.push(rate) // round 0 warms up
+        const measured = yield* throughput(sides[at]!, workerSessions[at]!, perWorker, round * workers * perWorker)
+        if (round === 0) continue // warms up
+        rates[at]!.push(measured.rate)
+        cpus[at]!.push(measured.cpuMs)
       }
     }
+    // the median round (the best one in the p95 column), and this process's CPU per turn
     sides.forEach((side, k) => {
       const sorted = [...rates[k]!].sort((a, b) => b - a)
       record(side.name, workers, "turns_per_s", {
@@ -447,6 +461,7 @@ export const runPeers = (backend: Backend, options: PeersOptions, store: Convers
         p95: sorted[0]!,
         samples: sorted.length
       })
+      record(side.name, workers, "cpu_ms_per_turn", summarize(cpus[k]!))
     })
     const run: PeersRun = { results, langchain }
     return run
