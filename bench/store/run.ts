@@ -28,6 +28,7 @@ import { distinctTurns, turn, type Turn } from "./data.js"
 import { type EncodedTurn, type Floor, pgFloor, sqliteFloor } from "./floor.js"
 import { compare, compareMany, type Plan, sample, type Summary, timeSync } from "./measure.js"
 import { type PeerResult, runPeers } from "./peers.js"
+import { peerRows } from "./reportPeers.js"
 import { type Backend, type Piece, type Result, render, type RunInfo } from "./report.js"
 
 const args = process.argv.slice(2)
@@ -321,7 +322,7 @@ const info: RunInfo = {
   commit: git("rev-parse --short HEAD"),
   dirty:
     git(
-      "status --porcelain -- packages/core/src bench/store/run.ts bench/store/data.ts bench/store/floor.ts bench/store/measure.ts bench/store/report.ts"
+      "status --porcelain -- packages/core/src bench/store/run.ts bench/store/data.ts bench/store/floor.ts bench/store/measure.ts bench/store/report.ts bench/store/peers.ts bench/store/reportPeers.ts"
     ) !== "",
   cpu: `${cpus()[0]?.model ?? "unknown"} × ${cpus().length}`,
   memoryGb: Math.round(totalmem() / 2 ** 30),
@@ -350,8 +351,20 @@ if (out !== undefined) {
     floor_p50_ms: round(r.floor.p50),
     ratio: Math.round((r.store.p50 / r.floor.p50) * 100) / 100
   }))
-  writeFileSync(join(out, "store.json"), JSON.stringify(json, null, 2) + "\n")
-  writeFileSync(join(out, "store.md"), render(results, pieces, info))
+  const peersJson = peerRows(peerResults).map((r) => ({
+    workload: "peers",
+    backend: r.backend,
+    turns: r.turns,
+    op: r.op,
+    side: r.side,
+    p50: round(r.p50),
+    p95: round(r.p95),
+    unit: r.op === "turns_per_s" ? "turns/s" : "ms",
+    samples: r.samples,
+    ...(r.ratio === undefined ? {} : { baseline: r.baseline, ratio: Math.round(r.ratio * 100) / 100 })
+  }))
+  writeFileSync(join(out, "store.json"), JSON.stringify([...json, ...peersJson], null, 2) + "\n")
+  writeFileSync(join(out, "store.md"), render(results, pieces, info, { results: peerResults, langchain }))
   console.log(`wrote ${join(out, "store.json")} and ${join(out, "store.md")}`)
 }
 

@@ -344,18 +344,22 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
           yield* sql`UPDATE ${conversations} SET last_seq = last_seq + ${bump}, updated_at = ${now} WHERE id = ${conversationId} RETURNING last_seq`
         if (bumpedRow === undefined) return yield* new ConversationNotFound({ conversationId })
         const bumped = { last_seq: intOf("last_seq", bumpedRow.last_seq) + count - bump }
+        let wasPending = false
         if (turn.turnId !== undefined) {
           // a turn written ahead leaves the pending table as it enters the history; a turn already
           // in the history (appended, or recovered by another process) is a repeat
-          const wasPending =
+          const deleted =
             yield* sql`DELETE FROM ${pendingTurns} WHERE conversation_id = ${conversationId} AND turn_id = ${prepared.turnId} RETURNING id`
-          if (wasPending.length === 0) {
+          wasPending = deleted.length > 0
+          if (!wasPending) {
             const stored =
               yield* sql`SELECT 1 AS found FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${prepared.turnId} LIMIT 1`
             if (stored.length > 0) return yield* new DuplicateTurn({ turnId: prepared.turnId })
           }
         }
-        if (clientIds.length > 0) {
+        // A pending turn's client id was new when it was accepted, and no other turn can be accepted
+        // with it meanwhile; a plain append that stored it since trips the unique index (below).
+        if (clientIds.length > 0 && !wasPending) {
           const turnId = yield* findClientIds(conversationId, clientIds)
           if (turnId !== undefined) return yield* new DuplicateTurn({ turnId })
         }
