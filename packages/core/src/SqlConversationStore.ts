@@ -3,10 +3,11 @@
  * `@effect/sql`. It needs only a `SqlClient` (any driver: `@effect/sql-pg`,
  * `@effect/sql-sqlite-node`, ...) and a `MessageCodec`; the tables come from `SqlMigrations`.
  *
- * - Appending a turn is one transaction: the conversation row's `last_seq` is advanced by the
- *   number of messages (a row lock on PostgreSQL, the write lock on SQLite), then one multi-row
- *   INSERT writes them all. Racing appends, from fibers or from other processes, never duplicate
- *   or skip a `seq`.
+ * - Appending a turn is atomic: the conversation row's `last_seq` is advanced by the number of
+ *   messages (a row lock on PostgreSQL, the write lock on SQLite) as one multi-row INSERT writes
+ *   them all — one statement on PostgreSQL (a CTE) and, for a turn without client ids, on SQLite
+ *   (triggers advance `last_seq`); one transaction otherwise. Racing appends, from fibers or from
+ *   other processes, never duplicate or skip a `seq`.
  * - A message's `clientId` is an idempotency key: repeating a turn whose message carries a
  *   stored client id stores nothing and returns the stored rows with `duplicate: true`.
  * - A stored row whose content does not decode is returned as an `Undecodable` entry; it never
