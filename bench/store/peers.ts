@@ -228,7 +228,7 @@ const pgLangChain = (config: Pg.PoolConfig): { readonly side: Side; readonly how
   })
   let next = 0
   const side: Side = {
-    name: "LangChain.js PostgresChatMessageHistory + index",
+    name: `LangChain.js PostgresChatMessageHistory${real === undefined ? " (reproduced)" : ""} + index`,
     open: () =>
       promise(async () => {
         const sessionId = `lc-${++next}`
