@@ -3,6 +3,8 @@
  * how the numbers were taken.
  */
 import type { Plan, Summary } from "./measure.js"
+import type { PeerResult } from "./peers.js"
+import { renderPeers } from "./reportPeers.js"
 
 export type Backend = "sqlite" | "pg"
 
@@ -79,7 +81,12 @@ const targets = (results: ReadonlyArray<Result>, backend: Backend): Array<string
   return lines
 }
 
-export const render = (results: ReadonlyArray<Result>, pieces: ReadonlyArray<Piece>, info: RunInfo): string => {
+export const render = (
+  results: ReadonlyArray<Result>,
+  pieces: ReadonlyArray<Piece>,
+  info: RunInfo,
+  peers: { readonly results: ReadonlyArray<PeerResult>; readonly langchain: string | undefined }
+): string => {
   const backends = [...new Set(results.map((r) => r.backend))]
   const rows = results.map(
     (r) =>
@@ -126,6 +133,7 @@ ${backends.flatMap((b) => targets(results, b)).join("\n")}
 | --- | --- | ---: |
 ${pieces.map((p) => `| ${p.backend} | ${p.name} | ${ms(p.p50)} |`).join("\n")}
 
+${renderPeers(peers.results, peers.langchain)}
 ## What is measured
 
 - **Store**: \`store.append({ conversationId, userId, messages: [{ value: human }, { value: ai }] })\`,

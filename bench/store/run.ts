@@ -27,13 +27,17 @@ import { pathToFileURL } from "node:url"
 import { distinctTurns, turn, type Turn } from "./data.js"
 import { type EncodedTurn, type Floor, pgFloor, sqliteFloor } from "./floor.js"
 import { compare, compareMany, type Plan, sample, type Summary, timeSync } from "./measure.js"
+import { type PeerResult, runPeers } from "./peers.js"
+import { peerRows } from "./reportPeers.js"
 import { type Backend, type Piece, type Result, render, type RunInfo } from "./report.js"
 
 const args = process.argv.slice(2)
 const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
 const quick = args.includes("--quick")
+/** Only the peers' workload (peers.ts): a quicker loop while working on the store. */
+const peersOnly = args.includes("--peers-only")
 const backends = (flag("backends") ?? "sqlite,pg").split(",") as Array<Backend>
-const out = flag("out") ?? (quick ? undefined : "bench/results")
+const out = flag("out") ?? (quick || peersOnly ? undefined : "bench/results")
 const sizes = quick ? [10, 100, 1_000] : [10, 100, 1_000, 10_000]
 const coreDir = process.env["BENCH_CORE"]
 
@@ -275,6 +279,8 @@ const started = Date.now()
 const loadBefore = loadavg()[0]!
 const results: Array<Result> = []
 const pieces: Array<Piece> = []
+const peerResults: Array<PeerResult> = []
+let langchain: string | undefined
 const settings: Partial<Record<Backend, Record<string, string>>> = {}
 const skipped: Array<string> = []
 for (const backend of backends) {
@@ -282,10 +288,22 @@ for (const backend of backends) {
     skipped.push("pg: no PostgreSQL server answered")
     continue
   }
-  const run = await Effect.runPromise(Effect.scoped(Effect.provide(runBackend(backend), layerFor(backend))))
-  results.push(...run.results)
-  pieces.push(...run.pieces)
-  settings[backend] = run.settings
+  if (!peersOnly) {
+    const run = await Effect.runPromise(Effect.scoped(Effect.provide(runBackend(backend), layerFor(backend))))
+    results.push(...run.results)
+    pieces.push(...run.pieces)
+    settings[backend] = run.settings
+  }
+  const peers = await Effect.runPromise(
+    Effect.scoped(
+      Effect.provide(
+        Effect.flatMap(ConversationStore.ConversationStore, (store) => runPeers(backend, { quick }, store)),
+        layerFor(backend)
+      )
+    )
+  )
+  peerResults.push(...peers.results)
+  langchain ??= peers.langchain
 }
 const seconds = (Date.now() - started) / 1000
 console.log(`\n${seconds.toFixed(0)} s`)
@@ -304,7 +322,7 @@ const info: RunInfo = {
   commit: git("rev-parse --short HEAD"),
   dirty:
     git(
-      "status --porcelain -- packages/core/src bench/store/run.ts bench/store/data.ts bench/store/floor.ts bench/store/measure.ts bench/store/report.ts"
+      "status --porcelain -- packages/core/src bench/store/run.ts bench/store/data.ts bench/store/floor.ts bench/store/measure.ts bench/store/report.ts bench/store/peers.ts bench/store/reportPeers.ts"
     ) !== "",
   cpu: `${cpus()[0]?.model ?? "unknown"} × ${cpus().length}`,
   memoryGb: Math.round(totalmem() / 2 ** 30),
@@ -333,8 +351,20 @@ if (out !== undefined) {
     floor_p50_ms: round(r.floor.p50),
     ratio: Math.round((r.store.p50 / r.floor.p50) * 100) / 100
   }))
-  writeFileSync(join(out, "store.json"), JSON.stringify(json, null, 2) + "\n")
-  writeFileSync(join(out, "store.md"), render(results, pieces, info))
+  const peersJson = peerRows(peerResults).map((r) => ({
+    workload: "peers",
+    backend: r.backend,
+    turns: r.turns,
+    op: r.op,
+    side: r.side,
+    p50: round(r.p50),
+    p95: round(r.p95),
+    unit: r.op === "turns_per_s" ? "turns/s" : "ms",
+    samples: r.samples,
+    ...(r.ratio === undefined ? {} : { baseline: r.baseline, ratio: Math.round(r.ratio * 100) / 100 })
+  }))
+  writeFileSync(join(out, "store.json"), JSON.stringify([...json, ...peersJson], null, 2) + "\n")
+  writeFileSync(join(out, "store.md"), render(results, pieces, info, { results: peerResults, langchain }))
   console.log(`wrote ${join(out, "store.json")} and ${join(out, "store.md")}`)
 }
 

@@ -141,13 +141,20 @@ export interface Service {
  */
 export class MessageCodec extends Context.Tag("@convo/core/MessageCodec")<MessageCodec, Service>() {}
 
-const fromInternal = <A>(codec: InternalCodec<A>): TypeCodec<A> => ({
-  type: codec.type,
-  is: codec.is,
-  encode: codec.encode,
-  decode: (value) =>
-    Either.mapLeft(codec.decode(value), (detail) => new CodecError({ direction: "decode", type: codec.type, detail }))
-})
+const fromInternal = <A>(codec: InternalCodec<A>): TypeCodec<A> =>
+  Registry.withPlainDecode(
+    {
+      type: codec.type,
+      is: codec.is,
+      encode: codec.encode,
+      decode: (value) =>
+        Either.mapLeft(
+          codec.decode(value),
+          (detail) => new CodecError({ direction: "decode", type: codec.type, detail })
+        )
+    },
+    codec.decodePlain
+  )
 
 /**
  * @since 0.1.0

@@ -3,10 +3,11 @@
  * `@effect/sql`. It needs only a `SqlClient` (any driver: `@effect/sql-pg`,
  * `@effect/sql-sqlite-node`, ...) and a `MessageCodec`; the tables come from `SqlMigrations`.
  *
- * - Appending a turn is one transaction: the conversation row's `last_seq` is advanced by the
- *   number of messages (a row lock on PostgreSQL, the write lock on SQLite), then one multi-row
- *   INSERT writes them all. Racing appends, from fibers or from other processes, never duplicate
- *   or skip a `seq`.
+ * - Appending a turn is atomic: the conversation row's `last_seq` is advanced by the number of
+ *   messages (a row lock on PostgreSQL, the write lock on SQLite) as one multi-row INSERT writes
+ *   them all — one statement on PostgreSQL (a CTE) and, for a turn without client ids, on SQLite
+ *   (triggers advance `last_seq`); one transaction otherwise. Racing appends, from fibers or from
+ *   other processes, never duplicate or skip a `seq`.
  * - A message's `clientId` is an idempotency key: repeating a turn whose message carries a
  *   stored client id stores nothing and returns the stored rows with `duplicate: true`.
  * - A stored row whose content does not decode is returned as an `Undecodable` entry; it never
@@ -98,15 +99,19 @@ const textOrNull = (field: string, u: unknown): string | null =>
 const statusOf = (u: unknown): MessageRow["status"] =>
   u === "complete" || u === "aborted" || u === "error" || u === "interrupted" ? u : badRow("status", u)
 const dateOf = (u: unknown): Date => {
-  const date = u instanceof Date ? u : typeof u === "string" ? new Date(u) : badRow("created_at", u)
+  const date =
+    u instanceof Date ? u : typeof u === "string" || typeof u === "number" ? new Date(u) : badRow("created_at", u)
   return Number.isNaN(date.getTime()) ? badRow("created_at", u) : date
 }
-const historyRow = (r: Record<string, unknown>): { readonly row: MessageRow; readonly raw: string } => {
+const historyRow = (
+  conversationId: ConversationId,
+  r: Record<string, unknown>
+): { readonly row: MessageRow; readonly raw: string } => {
   const kind = r.kind
   return {
     row: {
       id: intOf("id", r.id),
-      conversationId: intOf("conversation_id", r.conversation_id),
+      conversationId,
       seq: intOf("seq", r.seq),
       turnId: typeof r.turn_id === "string" ? r.turn_id : badRow("turn_id", r.turn_id),
       userId: textOrNull("user_id", r.user_id),
@@ -237,14 +242,20 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       pg: () => sql.literal("now()"),
       orElse: () => sql.literal(SqlSchema.sqliteNow)
     })
-    const content = sql.onDialectOrElse({
-      pg: () => sql.literal("content::text AS content"),
-      orElse: () => sql.literal("content")
-    })
     const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
     const conversationColumns = sql.literal("id, public_id, user_id, title, metadata, created_at, updated_at")
     const messageColumns = sql.literal(
       "id, conversation_id, seq, turn_id, user_id, client_id, kind, status, input_tokens, output_tokens, created_at"
+    )
+    // History reads: the conversation id is known, and pg's text-to-Date parse of a timestamptz costs
+    // more per row than the rest of the row's columns; milliseconds since the epoch (what a Date
+    // holds) come as a float8, which pg reads with parseFloat.
+    const historyColumns = sql.literal(
+      `id, seq, turn_id, user_id, client_id, kind, status, input_tokens, output_tokens, ${
+        isPg
+          ? "floor(extract(epoch FROM created_at) * 1000)::float8 AS created_at, content::text AS content"
+          : "created_at, content"
+      }`
     )
 
     // Rows we wrote ourselves that do not decode are a defect, not a typed error.
@@ -333,24 +344,31 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       }
       const { clientIds, conversationId } = prepared
       const count = prepared.messages.length
+      // On SQLite a trigger advances last_seq as the rows go in (migration 0004): the UPDATE only
+      // takes the write lock and reads it.
+      const bump = isPg ? count : 0
       const write = Effect.gen(function* () {
         // Takes the row lock (pg) / write lock (SQLite) that serializes appends to this conversation.
         const [bumpedRow] =
-          yield* sql`UPDATE ${conversations} SET last_seq = last_seq + ${count}, updated_at = ${now} WHERE id = ${conversationId} RETURNING last_seq`
+          yield* sql`UPDATE ${conversations} SET last_seq = last_seq + ${bump}, updated_at = ${now} WHERE id = ${conversationId} RETURNING last_seq`
         if (bumpedRow === undefined) return yield* new ConversationNotFound({ conversationId })
-        const bumped = { last_seq: intOf("last_seq", bumpedRow.last_seq) }
+        const bumped = { last_seq: intOf("last_seq", bumpedRow.last_seq) + count - bump }
+        let wasPending = false
         if (turn.turnId !== undefined) {
           // a turn written ahead leaves the pending table as it enters the history; a turn already
           // in the history (appended, or recovered by another process) is a repeat
-          const wasPending =
+          const deleted =
             yield* sql`DELETE FROM ${pendingTurns} WHERE conversation_id = ${conversationId} AND turn_id = ${prepared.turnId} RETURNING id`
-          if (wasPending.length === 0) {
+          wasPending = deleted.length > 0
+          if (!wasPending) {
             const stored =
               yield* sql`SELECT 1 AS found FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${prepared.turnId} LIMIT 1`
             if (stored.length > 0) return yield* new DuplicateTurn({ turnId: prepared.turnId })
           }
         }
-        if (clientIds.length > 0) {
+        // A pending turn's client id was new when it was accepted, and no other turn can be accepted
+        // with it meanwhile; a plain append that stored it since trips the unique index (below).
+        if (clientIds.length > 0 && !wasPending) {
           const turnId = yield* findClientIds(conversationId, clientIds)
           if (turnId !== undefined) return yield* new DuplicateTurn({ turnId })
         }
@@ -420,6 +438,31 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         }
         if (!writtenAhead) return yield* new ConversationNotFound({ conversationId })
       }
+      // SQLite: a turn without client ids and not written ahead is one INSERT, atomic on its own:
+      // the seqs are read from the conversation row in the same statement, and the triggers of
+      // migration 0004 advance last_seq and refuse a seq that skips one.
+      if (!isPg && !writtenAhead && clientIds.length === 0) {
+        // in the order of the placeholders: the SELECT list's, the VALUES', the WHERE's
+        const params: Array<unknown> = [prepared.turnId, prepared.userId]
+        const values = prepared.messages.map((message, i) => {
+          params.push(i + 1, message.kind, message.status, message.content, message.inputTokens, message.outputTokens)
+          return "(?, ?, ?, ?, ?, ?)"
+        })
+        params.push(conversationId)
+        const q = SqlSchema.quoteIdentifier
+        const inserted = yield* sql
+          .unsafe<{ id: number; seq: number; created_at: string }>(
+            `INSERT INTO ${q(names.message)} (conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens) ` +
+              `SELECT c.id, c.last_seq + v.column1, ?, ?, NULL, v.column2, v.column3, v.column4, v.column5, v.column6 ` +
+              `FROM (VALUES ${values.join(", ")}) AS v, ${q(names.conversation)} AS c WHERE c.id = ? ORDER BY v.column1 ` +
+              `RETURNING id, seq, created_at`,
+            params
+          )
+          .pipe(Effect.retry({ while: isRetryable, schedule: retrySchedule }), Effect.mapError(unavailable("append")))
+        if (inserted.length === 0) return yield* new ConversationNotFound({ conversationId })
+        const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
+        return appended(prepared, conversationId, first, inserted)
+      }
       return yield* sql.withTransaction(write).pipe(
         Effect.retry({ while: isRetryable, schedule: retrySchedule }),
         Effect.catchTags({
@@ -449,7 +492,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       const notStored =
         clientId === null
           ? sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId})`
-          : sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND (client_id = ${clientId} OR turn_id = ${turnId}))`
+          : // two lookups, one per unique index: with an OR, SQLite reads every message of the conversation
+            sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND client_id = ${clientId}) AND NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId})`
       const jsonContent = isPg ? sql`${prepared.content}::jsonb` : sql`${prepared.content}`
       // one statement: written only if the conversation exists, the client id is new and the queue has room
       const inserted =
@@ -555,7 +599,7 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       const newestFirst = valid.after === undefined && valid.limit !== undefined
       const order = sql.literal(newestFirst ? "ORDER BY seq DESC" : "ORDER BY seq ASC")
       const limit = valid.limit === undefined ? sql.literal("") : sql`LIMIT ${valid.limit + 1}`
-      const found = yield* sql`SELECT ${messageColumns}, ${content} FROM ${messages} WHERE ${sql.and(
+      const found = yield* sql`SELECT ${historyColumns} FROM ${messages} WHERE ${sql.and(
         filters
       )} ${order} ${limit}`.pipe(Effect.mapError(unavailable("history")))
       if (found.length === 0 && !(yield* exists(id).pipe(Effect.mapError(unavailable("history"))))) {
@@ -564,7 +608,7 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       const hasMore = valid.limit !== undefined && found.length > valid.limit
       const kept = hasMore ? found.slice(0, valid.limit) : found
       const page = newestFirst ? [...kept].reverse() : kept
-      const mapped = yield* Effect.sync(() => page.map((row) => historyRow(row as Record<string, unknown>)))
+      const mapped = yield* Effect.sync(() => page.map((row) => historyRow(id, row as Record<string, unknown>)))
       const entries = yield* Store.decodeEntries(codec, mapped)
       const result: HistoryPage = { entries, hasMore }
       return result

@@ -80,7 +80,8 @@ const step = (prefix: string | undefined, index: number): Effect.Effect<void, un
 export const migrations = (options?: Options): Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> => ({
   "0001_convo_init": step(options?.prefix, 0),
   "0002_convo_durable_turns": step(options?.prefix, 1),
-  "0003_convo_public_id": step(options?.prefix, 2)
+  "0003_convo_public_id": step(options?.prefix, 2),
+  "0004_convo_sqlite_seq_trigger": step(options?.prefix, 3)
 })
 
 /**

@@ -149,6 +149,22 @@ describe("MessageCodec", () => {
   })
 
   describe("messages", () => {
+    it("a tagged value inside a message's fields is decoded too (the quick decode of plain messages skips only values without one)", () => {
+      const text =
+        '{"_type": "AIMessage", "_value": {"content": "hi", "additional_kwargs": {"raw": {"_type": "bytes", "_value": "aGk="}}, "response_metadata": {}, "type": "ai", "name": null, "id": null, "example": false, "tool_calls": [], "invalid_tool_calls": [], "usage_metadata": null}}'
+      const value = run(codec.decodeString(text)) as AIMessage
+      assert.instanceOf(value, AIMessage)
+      assert.instanceOf(value.additional_kwargs.raw, Uint8Array)
+      assert.strictEqual(run(codec.encodeString(value)), text)
+      // the same message without it takes the quick decode and reads back the same
+      const plain = text.replace('{"raw": {"_type": "bytes", "_value": "aGk="}}', "{}")
+      const quick = run(codec.decodeString(plain)) as AIMessage
+      assert.instanceOf(quick, AIMessage)
+      assert.deepStrictEqual(quick.additional_kwargs, {})
+      assert.strictEqual(quick.content, "hi")
+      assert.strictEqual(run(codec.encodeString(quick)), plain)
+    })
+
     it("SystemMessage", () => {
       const value = roundTripText(py.system)
       assert.instanceOf(value, SystemMessage)

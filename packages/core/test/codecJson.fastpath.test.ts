@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { parse, parseExact, stringify } from "../src/internal/codecJson.js"
+import { parse, parseExact, quote, stringify } from "../src/internal/codecJson.js"
 
 // Python-written text: floats keep ".0", keys may be array indexes, NaN appears, strings hold anything.
 const pyText: fc.Arbitrary<string> = fc.letrec((tie) => ({
@@ -76,5 +76,36 @@ describe("codecJson: the JSON.parse fast path", () => {
       }),
       { numRuns: 20000 }
     )
+  })
+
+  it("quote writes what Python's json.dumps writes for any string, short or past the reused buffer", () => {
+    // Python's ensure_ascii: every UTF-16 unit outside ' '..'~' escaped, the short escapes for " \\ and controls
+    const python = (text: string): string => {
+      const short: Record<number, string> = {
+        0x22: '\\"',
+        0x5c: "\\\\",
+        0x0a: "\\n",
+        0x0d: "\\r",
+        0x09: "\\t",
+        0x08: "\\b",
+        0x0c: "\\f"
+      }
+      let out = '"'
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i)
+        out += short[c] ?? (c >= 0x20 && c <= 0x7e ? text[i] : "\\u" + c.toString(16).padStart(4, "0"))
+      }
+      return out + '"'
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 300 }), (text) => {
+        assert.strictEqual(quote(text), python(text))
+      }),
+      { numRuns: 5000 }
+    )
+    const long = '오늘 café 😀 "quoted" \\ \n'.repeat(4_000)
+    assert.isAbove(long.length * 6, 65_536)
+    assert.strictEqual(quote(long), python(long))
+    assert.strictEqual(quote("after a long one: 한"), python("after a long one: 한"))
   })
 })

@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { createRequire } from "node:module"
 import Pg from "pg"
@@ -108,7 +109,8 @@ describe("SqlMigrations", () => {
       assert.deepStrictEqual(first, [
         [1, "convo_init"],
         [2, "convo_durable_turns"],
-        [3, "convo_public_id"]
+        [3, "convo_public_id"],
+        [4, "convo_sqlite_seq_trigger"]
       ])
       const second = yield* SqlMigrations.run().pipe(Effect.provide(context))
       assert.deepStrictEqual(second, [])
@@ -120,7 +122,8 @@ describe("SqlMigrations", () => {
       assert.deepStrictEqual(rows, [
         { migration_id: 1, name: "convo_init" },
         { migration_id: 2, name: "convo_durable_turns" },
-        { migration_id: 3, name: "convo_public_id" }
+        { migration_id: 3, name: "convo_public_id" },
+        { migration_id: 4, name: "convo_sqlite_seq_trigger" }
       ])
     })
   )
@@ -135,7 +138,8 @@ describe("SqlMigrations", () => {
       yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 1, 't', 'human', 'aborted', '{"_type": "HumanMessage", "_value": {"content": "hi"}}')`
       assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
         [2, "convo_durable_turns"],
-        [3, "convo_public_id"]
+        [3, "convo_public_id"],
+        [4, "convo_sqlite_seq_trigger"]
       ])
       const rows = yield* sql<{ readonly seq: number; readonly status: string }>`SELECT seq, status FROM convo_message`
       assert.deepStrictEqual(rows, [{ seq: 1, status: "aborted" }])
@@ -156,8 +160,38 @@ describe("SqlMigrations", () => {
       })
       yield* Migrator.make({})({ loader: upTo2, table: SqlMigrations.migrationsTable() }).pipe(Effect.provide(context))
       yield* Effect.provide(beforePublicIds, context)
-      assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [[3, "convo_public_id"]])
+      assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
+        [3, "convo_public_id"],
+        [4, "convo_sqlite_seq_trigger"]
+      ])
       yield* Effect.provide(afterPublicIds, context)
+    })
+  )
+
+  it.scoped("SQLite: last_seq follows the inserted messages, and a message that skips a seq is refused", () =>
+    Effect.gen(function* () {
+      const context = yield* build(Databases.sqliteTemp())
+      const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+      yield* sql`INSERT INTO convo_conversation (user_id) VALUES ('u')`
+      const insert = (seq: number) =>
+        sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, ${seq}, 't', 'human', 'complete', '{}')`
+      yield* insert(1)
+      yield* insert(2)
+      const lastSeq = sql<{ readonly last_seq: number }>`SELECT last_seq FROM convo_conversation WHERE id = 1`
+      assert.deepStrictEqual(yield* lastSeq, [{ last_seq: 2 }])
+      const skipped = yield* Effect.either(insert(4))
+      assert.strictEqual(skipped._tag, "Left")
+      assert.include(String(Either.isLeft(skipped) ? skipped.left.cause : ""), "may not skip")
+      // a writer that advanced last_seq itself first (the older way) leaves it where it put it
+      yield* sql`UPDATE convo_conversation SET last_seq = 4 WHERE id = 1`
+      yield* insert(3)
+      yield* insert(4)
+      assert.deepStrictEqual(yield* lastSeq, [{ last_seq: 4 }])
+      const seqs = yield* sql<{ readonly seq: number }>`SELECT seq FROM convo_message ORDER BY seq`
+      assert.deepStrictEqual(
+        seqs.map((r) => r.seq),
+        [1, 2, 3, 4]
+      )
     })
   )
 
@@ -186,7 +220,8 @@ describe("SqlMigrations", () => {
         assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [
           [1, "convo_init"],
           [2, "convo_durable_turns"],
-          [3, "convo_public_id"]
+          [3, "convo_public_id"],
+          [4, "convo_sqlite_seq_trigger"]
         ])
         assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [])
         const sql = yield* Effect.provide(SqlClient.SqlClient, context)
@@ -210,7 +245,10 @@ describe("SqlMigrations", () => {
           Effect.provide(context)
         )
         yield* Effect.provide(beforePublicIds, context)
-        assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [[3, "convo_public_id"]])
+        assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
+        [3, "convo_public_id"],
+        [4, "convo_sqlite_seq_trigger"]
+      ])
         yield* Effect.provide(afterPublicIds, context)
       })
     )

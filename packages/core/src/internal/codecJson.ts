@@ -103,27 +103,63 @@ const literalOf = (container: object, key: string, value: number): string | unde
 // Writing
 // ---------------------------------------------------------------------------------------------
 
-const hex4 = (code: number) => "\\u" + code.toString(16).padStart(4, "0")
-
 const plainAscii = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+const hexDigits = [0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66]
+const asciiDecoder = new TextDecoder()
+// The quoted text is ASCII: it is written as bytes into one reused buffer and decoded once
+// (appending `\uXXXX` strings one character at a time was most of an append's encoding time for
+// Korean or Chinese text). Texts past 64 KiB get a buffer of their own, so none is kept that large.
+const sharedBytes = { buffer: new Uint8Array(4096) }
 
 /** A string as Python's `json.dumps` (ensure_ascii) quotes it: every UTF-16 unit outside ' '..'~' escaped. */
 export const quote = (s: string): string => {
   if (plainAscii.test(s)) return `"${s}"`
-  let out = '"'
+  const need = s.length * 6 + 2
+  let b = sharedBytes.buffer
+  if (b.length < need) {
+    b = new Uint8Array(need)
+    if (need <= 65_536) sharedBytes.buffer = b
+  }
+  let j = 0
+  b[j++] = 0x22
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
-    if (c === 0x22) out += '\\"'
-    else if (c === 0x5c) out += "\\\\"
-    else if (c >= 0x20 && c <= 0x7e) out += s[i]
-    else if (c === 0x0a) out += "\\n"
-    else if (c === 0x0d) out += "\\r"
-    else if (c === 0x09) out += "\\t"
-    else if (c === 0x08) out += "\\b"
-    else if (c === 0x0c) out += "\\f"
-    else out += hex4(c)
+    if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) {
+      b[j++] = c
+      continue
+    }
+    b[j++] = 0x5c
+    switch (c) {
+      case 0x22:
+      case 0x5c:
+        b[j++] = c
+        break
+      case 0x0a:
+        b[j++] = 0x6e // n
+        break
+      case 0x0d:
+        b[j++] = 0x72 // r
+        break
+      case 0x09:
+        b[j++] = 0x74 // t
+        break
+      case 0x08:
+        b[j++] = 0x62 // b
+        break
+      case 0x0c:
+        b[j++] = 0x66 // f
+        break
+      default:
+        b[j++] = 0x75 // u, then four lower-case hex digits
+        b[j++] = hexDigits[c >> 12]!
+        b[j++] = hexDigits[(c >> 8) & 15]!
+        b[j++] = hexDigits[(c >> 4) & 15]!
+        b[j++] = hexDigits[c & 15]!
+    }
   }
-  return out + '"'
+  b[j++] = 0x22
+  return asciiDecoder.decode(b.subarray(0, j))
 }
 
 /**

@@ -31,6 +31,19 @@ export interface RegisteredCodec {
   readonly decode: (value: unknown) => Either.Either<unknown, unknown> | Effect.Effect<unknown, unknown>
 }
 
+// The quick decoders of codecs that have one (the built-in messages), by codec: a `_value` that
+// holds no tagged value goes to it without the walk. A codec a user registers has none.
+const plainDecoders = new WeakMap<RegisteredCodec, (value: Record<string, unknown>) => unknown>()
+
+/** Gives `codec` a quick decode of a `_value` without tagged values (`undefined`: not quick). @internal */
+export const withPlainDecode = <C extends RegisteredCodec>(
+  codec: C,
+  decodePlain: ((value: Record<string, unknown>) => unknown) | undefined
+): C => {
+  if (decodePlain !== undefined) plainDecoders.set(codec, decodePlain)
+  return codec
+}
+
 /** @internal */
 export class Failure {
   constructor(
@@ -192,6 +205,25 @@ const runDecode = (codec: RegisteredCodec, inner: unknown): Either.Either<unknow
 const isScalar = (u: unknown): boolean =>
   u === null || typeof u === "string" || typeof u === "number" || typeof u === "boolean"
 
+/**
+ * True when `u` (at `depth`) is plain JSON holding no tagged value, so that the walk would return
+ * it unchanged: no `_type` or `_value` key anywhere, not deeper than the walk allows.
+ */
+const tagFree = (u: unknown, depth: number): boolean => {
+  if (isScalar(u)) return true
+  if (depth >= maxDepth) return false
+  if (Array.isArray(u)) {
+    for (let i = 0; i < u.length; i++) if (!tagFree(u[i], depth + 1)) return false
+    return true
+  }
+  if (!isPlainObject(u)) return false
+  for (const key in u) {
+    if (key === "_type" || key === "_value") return false
+    if (has(u, key) && !tagFree(u[key], depth + 1)) return false
+  }
+  return true
+}
+
 /** @internal */
 export const decode = (registry: Registry, json: unknown): Either.Either<unknown, Failure> => {
   const walk = (u: unknown, path: string, depth: number): unknown => {
@@ -223,17 +255,21 @@ export const decode = (registry: Registry, json: unknown): Either.Either<unknown
     }
     if (!isPlainObject(u)) throw new Failure("decode", undefined, `not a JSON value: ${valueName(u)}${at(path)}`)
     if (has(u, "_type") || has(u, "_value")) return tagged(u, path, depth)
-    const keys = keysOf(u)
-    let entries: Array<readonly [string, unknown]> | undefined
-    for (let k = 0; k < keys.length; k++) {
-      const key = keys[k]!
+    // The recorded key order (keysOf, a WeakMap lookup) matters only for a copy: look for a child
+    // that changes in any order first, then copy in the recorded order.
+    let changed: Map<string, unknown> | undefined
+    for (const key in u) {
+      if (!has(u, key)) continue
       const item = u[key]
-      const decoded = isScalar(item) ? item : walk(item, `${path}.${key}`, depth + 1)
-      if (entries === undefined && decoded !== item) entries = keys.slice(0, k).map((x) => [x, u[x]] as const)
-      if (entries !== undefined) entries.push([key, decoded])
+      if (isScalar(item)) continue
+      const decoded = walk(item, `${path}.${key}`, depth + 1)
+      if (decoded !== item) (changed ??= new Map()).set(key, decoded)
     }
-    if (entries === undefined) return u
-    const out = objectFromEntries(entries)
+    if (changed === undefined) return u
+    const decodedChildren = changed
+    const out = objectFromEntries(
+      keysOf(u).map((key) => [key, decodedChildren.has(key) ? decodedChildren.get(key) : u[key]] as const)
+    )
     copyLiterals(u, out)
     return out
   }
@@ -245,8 +281,10 @@ export const decode = (registry: Registry, json: unknown): Either.Either<unknown
       throw new Failure("decode", undefined, `_type must be text, got ${describe(type)}${at(path)}`)
     }
     if (!has(u, "_value")) throw new Failure("decode", type, `an object with _type but no _value${at(path)}`)
-    const extra = Object.keys(u).filter((k) => k !== "_type" && k !== "_value")
-    if (extra.length > 0) {
+    let onlyTwo = true
+    for (const k in u) if (k !== "_type" && k !== "_value" && has(u, k)) onlyTwo = false
+    if (!onlyTwo) {
+      const extra = Object.keys(u).filter((k) => k !== "_type" && k !== "_value")
       throw new Failure("decode", type, `unexpected keys beside _type and _value: ${extra.join(", ")}${at(path)}`)
     }
     const codec = registry.byType.get(type)
@@ -256,7 +294,18 @@ export const decode = (registry: Registry, json: unknown): Either.Either<unknown
       copyLiterals(u, opaque)
       return opaque
     }
-    const inner = walk(u._value, `${path}._value`, depth + 1)
+    const plain = plainDecoders.get(codec)
+    const value = u._value
+    if (plain !== undefined && isPlainObject(value) && tagFree(value, depth + 1)) {
+      let quick: unknown
+      try {
+        quick = plain(value)
+      } catch {
+        quick = undefined // the walk and `decode` below word the failure
+      }
+      if (quick !== undefined) return quick
+    }
+    const inner = walk(value, `${path}._value`, depth + 1)
     let result: Either.Either<unknown, string>
     try {
       result = runDecode(codec, inner)

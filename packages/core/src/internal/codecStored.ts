@@ -17,24 +17,30 @@ export interface Stored {
   readonly context: string
 }
 
-const stored = new WeakMap<object, Stored>()
+// The record's keys are read when the value is encoded, not when it is decoded (most decoded values
+// are never encoded again): nothing else holds the record, so its keys cannot change meanwhile.
+const stored = new WeakMap<object, { readonly record: Readonly<Record<string, unknown>>; readonly context: string }>()
 
 /** @internal */
 export const remember = (value: object, record: Readonly<Record<string, unknown>>, context: string) => {
-  stored.set(value, { record, keys: keysOf(record), context })
+  stored.set(value, { record, context })
 }
 
 /** @internal */
 export const recall = (value: object, context: string): Stored | undefined => {
   const s = stored.get(value)
-  return s !== undefined && s.context === context ? s : undefined
+  return s !== undefined && s.context === context ? { record: s.record, keys: keysOf(s.record), context } : undefined
 }
 
 /** The stored fields of `value` that are not in `modelled`, in stored order. @internal */
 export const extras = (value: object, modelled: ReadonlySet<string>): Record<string, unknown> => {
   const s = stored.get(value)
   if (s === undefined) return {}
-  return objectFromEntries(s.keys.filter((k) => !modelled.has(k)).map((k) => [k, s.record[k]] as const))
+  return objectFromEntries(
+    keysOf(s.record)
+      .filter((k) => !modelled.has(k))
+      .map((k) => [k, s.record[k]] as const)
+  )
 }
 
 const isDefault = (value: unknown, fallback: unknown): boolean => {

@@ -25,6 +25,8 @@ export interface TableNames {
   readonly pendingClientKey: string
   readonly conversationPublicIdKey: string
   readonly conversationPublicIdTrigger: string
+  readonly messageSeqGuard: string
+  readonly messageSeqAdvance: string
 }
 
 /** @internal */
@@ -40,7 +42,9 @@ export const tableNames = (prefix: string = defaultPrefix): TableNames => ({
   pendingTurnKey: `${prefix}pending_turn_turn_id_key`,
   pendingClientKey: `${prefix}pending_turn_client_id_key`,
   conversationPublicIdKey: `${prefix}conversation_public_id_key`,
-  conversationPublicIdTrigger: `${prefix}conversation_public_id_default`
+  conversationPublicIdTrigger: `${prefix}conversation_public_id_default`,
+  messageSeqGuard: `${prefix}message_seq_guard`,
+  messageSeqAdvance: `${prefix}message_seq_advance`
 })
 
 /**
@@ -188,6 +192,28 @@ const publicIds = (dialect: Dialect, names: TableNames): ReadonlyArray<string> =
       ]
 }
 
+/**
+ * SQLite: the conversation's `last_seq` follows the inserted messages (a trigger), so that an append
+ * is one INSERT, without a transaction around it. A message may not skip a `seq` (the guard aborts
+ * the statement); one with a `seq` the conversation already passed (written the older way, after
+ * advancing `last_seq` itself) leaves `last_seq` as it is. PostgreSQL appends in one statement
+ * already (a CTE): nothing changes there.
+ */
+const seqTriggers = (dialect: Dialect, names: TableNames): ReadonlyArray<string> => {
+  if (dialect === "pg") return []
+  const q = quoteIdentifier
+  const conversation = q(names.conversation)
+  const lastSeq = `(SELECT last_seq FROM ${conversation} WHERE id = NEW.conversation_id)`
+  return [
+    `CREATE TRIGGER ${q(names.messageSeqGuard)} BEFORE INSERT ON ${q(names.message)}
+WHEN NEW.seq > ${lastSeq} + 1
+BEGIN SELECT RAISE(ABORT, 'convo: a message seq may not skip past the conversation last_seq + 1'); END`,
+    `CREATE TRIGGER ${q(names.messageSeqAdvance)} AFTER INSERT ON ${q(names.message)}
+WHEN NEW.seq > ${lastSeq}
+BEGIN UPDATE ${conversation} SET last_seq = NEW.seq, updated_at = ${sqliteNow} WHERE id = NEW.conversation_id; END`
+  ]
+}
+
 /** The schema's migrations, in order, each as plain statements. @internal */
 export const migrations = (
   dialect: Dialect,
@@ -197,7 +223,8 @@ export const migrations = (
   return [
     ["0001_convo_init", initial(dialect, names)],
     ["0002_convo_durable_turns", durableTurns(dialect, names)],
-    ["0003_convo_public_id", publicIds(dialect, names)]
+    ["0003_convo_public_id", publicIds(dialect, names)],
+    ["0004_convo_sqlite_seq_trigger", seqTriggers(dialect, names)]
   ]
 }
 

@@ -424,9 +424,20 @@ const decodeEntrySync = (codec: MessageCodec.Service, row: MessageRow, raw: stri
   }
   if (Either.isLeft(decoded)) return { ...row, _tag: "Undecodable", raw, reason: decoded.left.message }
   let content: MessageCodec.Json | undefined
+  // Every field spelled out: a spread beside a getter builds the object the slow way (6x the time).
   return {
-    ...row,
     _tag: "Decoded",
+    id: row.id,
+    conversationId: row.conversationId,
+    seq: row.seq,
+    turnId: row.turnId,
+    userId: row.userId,
+    clientId: row.clientId,
+    kind: row.kind,
+    status: row.status,
+    inputTokens: row.inputTokens,
+    outputTokens: row.outputTokens,
+    createdAt: row.createdAt,
     value: decoded.right,
     get content() {
       return (content ??= parseContent(raw))
