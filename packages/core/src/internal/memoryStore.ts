@@ -26,7 +26,7 @@ interface ConversationRecord {
   readonly id: ConversationId
   readonly userId: string | null
   readonly title: string | null
-  readonly metadataJson: string
+  metadataJson: string
   lastSeq: number
   readonly createdAt: number
   updatedAt: number
@@ -311,8 +311,33 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
       })
     )
 
+  const updateMetadata = Effect.fn("ConversationStore.updateMetadata")(function* (
+    id: ConversationId,
+    patch: Readonly<Record<string, unknown>>
+  ) {
+    yield* Store.checkId("updateMetadata", id)
+    const record = yield* find(id)
+    const merged = yield* Store.mergeMetadata("updateMetadata", Store.parseMetadata(record.metadataJson), patch)
+    record.metadataJson = merged.metadataJson
+    record.updatedAt = yield* Clock.currentTimeMillis
+    return toConversation(record)
+  })
+
   return {
-    service: { create, get, list, append, accept, checkpoint, release, pending, history, clear, delete: remove },
+    service: {
+      create,
+      get,
+      list,
+      append,
+      accept,
+      checkpoint,
+      release,
+      pending,
+      history,
+      clear,
+      delete: remove,
+      updateMetadata
+    },
     insertRaw
   }
 }
