@@ -7,7 +7,8 @@
  * after it are new (decoded and counted once); otherwise (a clear, or many turns from elsewhere)
  * it reads newest first, a page at a time, only until the budget is full. Older turns are read
  * only while everything read so far fits. So a turn costs the same at 10 or 100,000 stored turns,
- * and a session holds at most one window of messages.
+ * and a session holds at most one window of messages (and the turn just before it, so the next
+ * turn knows without a read whether that one fits), and none above `RETAIN_CHARS`.
  */
 import { convertToOpenAITool } from "@langchain/core/utils/function_calling"
 import { type BaseMessage, HumanMessage, isBaseMessage } from "@langchain/core/messages"
@@ -356,7 +357,9 @@ export const load = (
       if (older.turns.length === 0) break
     }
     const start = select(turns, budget, maxMessages)
-    const kept = turns.slice(start)
+    // the turn just before the window is kept too: the next turn knows without a read whether it fits
+    const keptFrom = Math.max(0, start - 1)
+    const kept = turns.slice(keptFrom)
     const last = newest.entries[newest.entries.length - 1]
     const chars = kept.reduce((sum, turn) => sum + turn.chars, 0)
     state.cache =
@@ -364,7 +367,7 @@ export const load = (
         ? null
         : {
             turns: kept,
-            complete: complete && start === 0,
+            complete: complete && keptFrom === 0,
             lastSeq: last?.seq ?? 0,
             lastTurnId: last?.turnId ?? null
           }

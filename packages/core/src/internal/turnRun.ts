@@ -91,11 +91,13 @@ export const errorText = (cause: unknown): string => {
   return String(cause).slice(0, 300)
 }
 
-const statusOf = (cause: unknown): number | undefined => {
+const statusOf = (cause: unknown, depth = 0): number | undefined => {
   if (typeof cause !== "object" || cause === null) return undefined
   const status =
     (cause as { status?: unknown }).status ?? (cause as { response?: { status?: unknown } }).response?.status
-  return typeof status === "number" ? status : undefined
+  if (typeof status === "number") return status
+  // LangChain wraps some client errors (a context overflow: `ContextOverflowError`) around the client's own
+  return depth < 2 ? statusOf((cause as { cause?: unknown }).cause, depth + 1) : undefined
 }
 
 /** Rate limits, server errors and lost connections are worth another attempt; a refused request is not. */
