@@ -7,7 +7,7 @@
  * after it are new (decoded and counted once); otherwise (a clear, or many turns from elsewhere)
  * it reads newest first, a page at a time, only until the budget is full. Older turns are read
  * only while everything read so far fits. So a turn costs the same at 10 or 100,000 stored turns,
- * and a session holds at most one window of messages (and the turn just before it, so the next
+ * and a session holds at most one window of messages, compact (and the turn just before it, so the next
  * turn knows without a read whether that one fits), and none above `RETAIN_CHARS`.
  */
 import { convertToOpenAITool } from "@langchain/core/utils/function_calling"
@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import type { ContextPolicy, Summarizer, Tool } from "../ChatAgent.js"
 import type { ConversationId, ConversationStoreError, HistoryEntry, Service as Store } from "../ConversationStore.js"
 import type { ModelSpec } from "../LlmModels.js"
+import { type Compact, compact, expand } from "./compactMessage.js"
 import { repairToolPairs } from "./llmContext.js"
 import * as Tokens from "./tokens.js"
 
@@ -43,7 +44,8 @@ export interface Turn {
   readonly turnId: string
   readonly firstSeq: number
   readonly lastSeq: number
-  readonly messages: ReadonlyArray<BaseMessage>
+  /** Kept compact between turns (`compactMessage.ts`). */
+  readonly messages: ReadonlyArray<Compact>
   /** The seq of each message (same order), for the client's window marker. */
   readonly seqs: ReadonlyArray<number>
   readonly tokens: number
@@ -201,7 +203,7 @@ const turnsOf = (state: State, store: Store | null, entries: ReadonlyArray<Histo
       turnId,
       firstSeq: group[0]!.seq,
       lastSeq: group[group.length - 1]!.seq,
-      messages,
+      messages: messages.map(compact),
       seqs,
       tokens,
       chars
@@ -229,7 +231,7 @@ const select = (turns: ReadonlyArray<Turn>, budget: number, maxMessages: number 
 
 const windowOf = (turns: ReadonlyArray<Turn>, start: number, complete: boolean): Window => {
   const kept = turns.slice(start)
-  const messages = kept.flatMap((turn) => turn.messages)
+  const messages = kept.flatMap((turn) => turn.messages.map(expand))
   const firstSeq = kept.find((turn) => turn.seqs.length > 0)?.seqs[0] ?? null
   return { messages, firstSeq, cut: start > 0 || !complete }
 }
@@ -267,7 +269,7 @@ export const fromMemory = (state: State, memory: Array<BaseMessage>, budget: num
       turnId: `memory-${seq}`,
       firstSeq: seq,
       lastSeq: seq,
-      messages,
+      messages: messages.map(compact),
       seqs: messages.map(() => seq),
       tokens: messages.reduce((sum, message) => sum + Tokens.messageTokens(state.counter, message), 0),
       chars: 0
@@ -281,7 +283,7 @@ export const fromMemory = (state: State, memory: Array<BaseMessage>, budget: num
   flush()
   const start = select(turns, budget, state.policy.maxMessages)
   const window = windowOf(turns, start, true)
-  memory.splice(0, memory.length, ...turns.slice(start).flatMap((turn) => turn.messages))
+  memory.splice(0, memory.length, ...window.messages)
   return { ...window, firstSeq: null }
 }
 

@@ -64,15 +64,43 @@ export const heuristic = (text: string): number => {
   return Math.ceil(ascii / 3) + other
 }
 
-const encoders = new Map<Tokenizer, Promise<Tiktoken>>()
+/** Pieces whose count is remembered, per encoding. */
+const PIECES = 200_000
 
-const load = (name: Tokenizer): Promise<Tiktoken> => {
+/**
+ * Counts text the way the encoder does (the same pre-tokenizing pattern, then each piece), with
+ * the count of each piece remembered: natural language repeats its pieces, so most are never
+ * encoded twice (js-tiktoken's `encode` also costs a few regexes and sets per call).
+ */
+const pieceCounter = (encoder: Tiktoken, pattern: string): ((text: string) => number) => {
+  const split = new RegExp(pattern, "gu")
+  const known = new Map<string, number>()
+  return (text) => {
+    if (text.length === 0) return 0
+    let total = 0
+    for (const match of text.matchAll(split)) {
+      const piece = match[0]
+      let count = known.get(piece)
+      if (count === undefined) {
+        // special tokens in user text are counted as text, as the provider sees them
+        count = encoder.encode(piece, [], []).length
+        if (known.size < PIECES) known.set(piece, count)
+      }
+      total += count
+    }
+    return total
+  }
+}
+
+const encoders = new Map<Tokenizer, Promise<(text: string) => number>>()
+
+const load = (name: Tokenizer): Promise<(text: string) => number> => {
   let encoder = encoders.get(name)
   if (encoder === undefined) {
     encoder = Promise.all([
       import("js-tiktoken/lite"),
       name === "o200k_base" ? import("js-tiktoken/ranks/o200k_base") : import("js-tiktoken/ranks/cl100k_base")
-    ]).then(([lite, ranks]) => new lite.Tiktoken(ranks.default))
+    ]).then(([lite, ranks]) => pieceCounter(new lite.Tiktoken(ranks.default), ranks.default.pat_str))
     encoder.catch(() => encoders.delete(name))
     encoders.set(name, encoder)
   }
@@ -93,12 +121,7 @@ export const counterFor = (spec: ModelSpec): Effect.Effect<Counter> => {
   const image = imageTokens(spec.provider)
   if (encoding === "heuristic") return Effect.succeed({ encoding, text: heuristic, image })
   return Effect.promise(() => load(encoding)).pipe(
-    Effect.map((encoder): Counter => ({
-      encoding,
-      // special tokens in user text are counted as text, as the provider sees them
-      text: (text) => (text.length === 0 ? 0 : encoder.encode(text, [], []).length),
-      image
-    })),
+    Effect.map((text): Counter => ({ encoding, text, image })),
     // ranks that cannot load (a bundler that dropped them): the heuristic, never a failure
     Effect.catchAllDefect(() => Effect.succeed<Counter>({ encoding: "heuristic", text: heuristic, image }))
   )
