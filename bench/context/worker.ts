@@ -2,7 +2,7 @@
  * One measurement of the context benchmark, in a process of its own (run by `run.ts` in the
  * current tree and in a baseline tree, so it uses only what both have).
  *
- *   node --import tsx --expose-gc bench/context/worker.ts latency <sqlite|pg> <turns> <messages>
+ *   node --import tsx --expose-gc bench/context/worker.ts latency <sqlite|pg> <turns> <messages> [budget]
  *   node --import tsx --expose-gc bench/context/worker.ts memory <sqlite|pg> <turns> <sessions> <conversations>
  *
  * `latency`: a conversation of `turns` stored turns (seeded in bulk SQL), one `ChatAgent` session
@@ -22,13 +22,13 @@ import * as LlmModels from "@convo/core/LlmModels"
 import * as MessageCodec from "@convo/core/MessageCodec"
 import * as SqlConversationStore from "@convo/core/SqlConversationStore"
 import * as SqlMigrations from "@convo/core/SqlMigrations"
-import { ScriptedChatModel } from "@convo/testing/ScriptedChatModel"
-import * as ScriptedReply from "@convo/testing/ScriptedReply"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { AIMessage, type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages"
+import { BaseChatModel } from "@langchain/core/language_models/chat_models"
+import { AIMessage, AIMessageChunk, type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages"
+import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -136,7 +136,22 @@ const database = (): Layer.Layer<SqlClient.SqlClient> => {
   return SqliteClient.layer({ filename: join(directory, "bench.db") }).pipe(Layer.orDie)
 }
 
-const model = new ScriptedChatModel({ defaultReply: ScriptedReply.text(["Sure", ", ", "here you go."]) })
+/** An instant model that keeps nothing of its calls (`ScriptedChatModel` records every call's messages). */
+class InstantModel extends BaseChatModel {
+  override _llmType(): string {
+    return "instant"
+  }
+  override async _generate(): Promise<ChatResult> {
+    return { generations: [{ text: "Sure, here you go.", message: new AIMessage("Sure, here you go.") }] }
+  }
+  override async *_streamResponseChunks(): AsyncGenerator<ChatGenerationChunk> {
+    for (const text of ["Sure", ", ", "here you go."]) {
+      yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: text }), text })
+    }
+  }
+}
+
+const model = new InstantModel({})
 let sentAt = 0
 const requests: Array<number> = []
 const stream = model.stream.bind(model)
@@ -145,7 +160,13 @@ model.stream = ((messages: unknown, options: unknown) => {
   return stream(messages as never, options as never)
 }) as typeof model.stream
 
-const agent = ChatAgent.make({ model: LlmModels.openAiGpt4o, systemPrompt: "You are a patient tutor. Answer briefly." })
+// latency's optional fifth argument: a token budget (`context.maxTokens`; a baseline without context windows ignores it)
+const budget = mode === "latency" && fifth !== undefined ? Number(fifth) : undefined
+const agent = ChatAgent.make({
+  model: LlmModels.openAiGpt4o,
+  systemPrompt: "You are a patient tutor. Answer briefly.",
+  ...(budget === undefined ? {} : { context: { maxTokens: budget } })
+})
 
 const layer = Layer.mergeAll(SqlConversationStore.layer(), LlmModels.layerFixed(model)).pipe(
   Layer.provideMerge(MessageCodec.layer),
