@@ -170,9 +170,11 @@ a full GC: before any session → with the 100 sessions open → after one turn 
 - current: ${mem(memory.after)}
 
 Connect reads one page (50 messages) instead of the whole history. After a turn a session keeps its
-window (compact: kind, content, ids, tool calls; never above 4 MiB of content) with the token
-counts, so the next turn reads 16 rows; the current heap also holds the \`o200k_base\` ranks, loaded
-once per process (about 80 MiB).
+window (slim copies of its messages: kind, content, ids, tool calls; never above 4 MiB of content)
+with the token counts, so the next turn reads 16 rows instead of the window: here about 2,200
+messages (the default budget holds about 1,000 of these short turns), some 3 MiB per session. That
+is the price of the flat warm turn; a smaller \`context.maxTokens\` shrinks it in proportion. The
+current heap also holds the \`o200k_base\` ranks, loaded once per process (about 80 MiB).
 `
 )
 process.stdout.write("wrote bench/results/context.json and context.md\n")

@@ -1,10 +1,10 @@
 /**
- * Messages as a session keeps them between turns: only what a model request is built from (kind,
- * content, id, name, tool calls, a tool message's call id and status). A decoded LangChain
- * message also carries its constructor fields, metadata and usage, several times the size of
- * its text; a window of a few thousand messages per session adds up. A message with anything
- * else that may reach the provider (`additional_kwargs`, invalid tool calls, another type) is
- * kept whole.
+ * Messages as a session keeps them between turns: slim copies with only what a model request is
+ * built from (kind, content, id, name, tool calls, a tool message's call id and status). A decoded
+ * stored message also carries its metadata, usage and the fields it was decoded from, about three
+ * times what a slim copy holds; a window of a few thousand messages per session adds up. A
+ * message with anything else that may reach the provider (`additional_kwargs`, invalid tool
+ * calls, another type) is kept as it is.
  */
 import { AIMessage, type BaseMessage, HumanMessage, SystemMessage, ToolMessage } from "@langchain/core/messages"
 import type { ToolCall } from "@langchain/core/messages/tool"
@@ -70,3 +70,6 @@ export const expand = (message: Compact): BaseMessage => {
       })
   }
 }
+
+/** A slim copy of a message (the message itself when it must be kept whole). @internal */
+export const slim = (message: BaseMessage): BaseMessage => expand(compact(message))

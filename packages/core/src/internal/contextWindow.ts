@@ -7,7 +7,7 @@
  * after it are new (decoded and counted once); otherwise (a clear, or many turns from elsewhere)
  * it reads newest first, a page at a time, only until the budget is full. Older turns are read
  * only while everything read so far fits. So a turn costs the same at 10 or 100,000 stored turns,
- * and a session holds at most one window of messages, compact (and the turn just before it, so the next
+ * and a session holds at most one window of messages, slim copies (and the turn just before it, so the next
  * turn knows without a read whether that one fits), and none above `RETAIN_CHARS`.
  */
 import { convertToOpenAITool } from "@langchain/core/utils/function_calling"
@@ -17,7 +17,7 @@ import * as Effect from "effect/Effect"
 import type { ContextPolicy, Summarizer, Tool } from "../ChatAgent.js"
 import type { ConversationId, ConversationStoreError, HistoryEntry, Service as Store } from "../ConversationStore.js"
 import type { ModelSpec } from "../LlmModels.js"
-import { type Compact, compact, expand } from "./compactMessage.js"
+import { slim } from "./compactMessage.js"
 import { repairToolPairs } from "./llmContext.js"
 import * as Tokens from "./tokens.js"
 
@@ -44,8 +44,8 @@ export interface Turn {
   readonly turnId: string
   readonly firstSeq: number
   readonly lastSeq: number
-  /** Kept compact between turns (`compactMessage.ts`). */
-  readonly messages: ReadonlyArray<Compact>
+  /** Slim copies (`compactMessage.ts`), made once as the turn is read and reused by every later turn. */
+  readonly messages: ReadonlyArray<BaseMessage>
   /** The seq of each message (same order), for the client's window marker. */
   readonly seqs: ReadonlyArray<number>
   readonly tokens: number
@@ -203,7 +203,7 @@ const turnsOf = (state: State, store: Store | null, entries: ReadonlyArray<Histo
       turnId,
       firstSeq: group[0]!.seq,
       lastSeq: group[group.length - 1]!.seq,
-      messages: messages.map(compact),
+      messages: messages.map(slim),
       seqs,
       tokens,
       chars
@@ -231,7 +231,7 @@ const select = (turns: ReadonlyArray<Turn>, budget: number, maxMessages: number 
 
 const windowOf = (turns: ReadonlyArray<Turn>, start: number, complete: boolean): Window => {
   const kept = turns.slice(start)
-  const messages = kept.flatMap((turn) => turn.messages.map(expand))
+  const messages = kept.flatMap((turn) => turn.messages)
   const firstSeq = kept.find((turn) => turn.seqs.length > 0)?.seqs[0] ?? null
   return { messages, firstSeq, cut: start > 0 || !complete }
 }
@@ -269,7 +269,7 @@ export const fromMemory = (state: State, memory: Array<BaseMessage>, budget: num
       turnId: `memory-${seq}`,
       firstSeq: seq,
       lastSeq: seq,
-      messages: messages.map(compact),
+      messages,
       seqs: messages.map(() => seq),
       tokens: messages.reduce((sum, message) => sum + Tokens.messageTokens(state.counter, message), 0),
       chars: 0
