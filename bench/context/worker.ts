@@ -3,6 +3,7 @@
  * current tree and in a baseline tree, so it uses only what both have).
  *
  *   node --import tsx --expose-gc bench/context/worker.ts latency <sqlite|pg> <turns> <messages> [budget]
+ *   node --import tsx --expose-gc bench/context/worker.ts read <sqlite|pg> <turns> <runs> [budget]
  *   node --import tsx --expose-gc bench/context/worker.ts memory <sqlite|pg> <turns> <sessions> <conversations>
  *
  * `latency`: a conversation of `turns` stored turns (seeded in bulk SQL), one `ChatAgent` session
@@ -27,7 +28,14 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { BaseChatModel } from "@langchain/core/language_models/chat_models"
-import { AIMessage, AIMessageChunk, type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages"
+import {
+  AIMessage,
+  AIMessageChunk,
+  type BaseMessage,
+  HumanMessage,
+  SystemMessage,
+  ToolMessage
+} from "@langchain/core/messages"
 import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -91,6 +99,9 @@ const seed = (conversationId: number, count: number) =>
         yield* sql`UPDATE convo_conversation SET last_seq = ${seq} WHERE id = ${conversationId}`
       })
     )
+    // as autovacuum would after so many rows: with the statistics of an empty table PostgreSQL
+    // answers "the newest 16 rows" by sorting the whole conversation
+    if (backend === "pg") yield* sql`ANALYZE convo_message`
   })
 
 /** Copies conversation `from`'s messages into conversation `to` in one statement. */
@@ -267,7 +278,75 @@ const memory = Effect.gen(function* () {
   }
 })
 
-const program = (mode === "memory" ? memory : latency) as Effect.Effect<
+/**
+ * `read` (current tree only): the history part alone, in process — today's full read (the default
+ * `getPreviousMessages`: every row, decoded, repaired, put in a prompt) against the window (first
+ * read of a session with nothing counted yet, a first read with the counts remembered, and a
+ * joined read), each the median of `fourth` runs.
+ */
+const read = Effect.gen(function* () {
+  const ContextWindow = yield* Effect.promise(() => import("../../packages/core/src/internal/contextWindow.js"))
+  const LlmContext = yield* Effect.promise(() => import("../../packages/core/src/internal/llmContext.js"))
+  const store = yield* ConversationStore.ConversationStore
+  const conversation = yield* store.create({ userId: "alice" })
+  yield* seed(conversation.id, turns)
+  const runs = Number(fourth ?? "5")
+  const human = new HumanMessage("new question")
+  const system = new SystemMessage("You are a patient tutor. Answer briefly.")
+  const time = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.gen(function* () {
+      const started = performance.now()
+      yield* effect
+      return performance.now() - started
+    })
+  const full: Array<number> = []
+  for (let i = 0; i < runs; i++) {
+    full.push(
+      yield* time(
+        Effect.map(store.history(conversation.id, { userId: "alice" }), (page) => [
+          system,
+          ...LlmContext.repairToolPairs(LlmContext.messagesOf(page.entries)),
+          human
+        ])
+      )
+    )
+  }
+  const make = ContextWindow.make({
+    spec: LlmModels.openAiGpt4o,
+    maxTokens: undefined,
+    policy: fifth === undefined ? undefined : { maxTokens: Number(fifth) },
+    systemPrompt: system.content as string,
+    tools: []
+  })
+  const windowed = (state: Effect.Effect.Success<typeof make>) =>
+    Effect.flatMap(ContextWindow.room(state, human), (room) =>
+      Effect.map(ContextWindow.load(state, store, conversation.id, "alice", room), (window) => [
+        system,
+        ...window.messages,
+        human
+      ])
+    )
+  yield* make // the ranks load once per process, outside the timings
+  const uncounted = yield* time(Effect.flatMap(make, windowed))
+  const counted: Array<number> = []
+  const joined: Array<number> = []
+  for (let i = 0; i < runs; i++) {
+    const state = yield* make
+    counted.push(yield* time(windowed(state)))
+    joined.push(yield* time(windowed(state)))
+  }
+  return {
+    mode,
+    backend,
+    turns,
+    fullMs: median(full),
+    firstUncountedMs: uncounted,
+    firstCountedMs: median(counted),
+    joinedMs: median(joined)
+  }
+})
+
+const program = (mode === "memory" ? memory : mode === "read" ? read : latency) as Effect.Effect<
   unknown,
   unknown,
   Layer.Layer.Success<typeof layer> | Scope.Scope
