@@ -7,6 +7,7 @@ import * as ConversationStore from "@convo/core/ConversationStore"
 import * as LlmModels from "@convo/core/LlmModels"
 import * as MessageCodec from "@convo/core/MessageCodec"
 import { tool } from "@langchain/core/tools"
+import { ChatOpenAI } from "@langchain/openai"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
@@ -55,6 +56,30 @@ const auditTurns = ChatAgentHooks.layer({
 })
 // #endregion hooks
 
+// #region context
+// send the model at most 24,000 tokens and 200 history messages of each conversation, and keep a
+// running summary (written by a cheaper model) of what falls out, updated every 10 cut turns
+const longTalks = ChatAgent.make({
+  model: LlmModels.openAiGpt4o,
+  systemPrompt: "You are a patient language tutor.",
+  context: {
+    maxTokens: 24_000,
+    maxMessages: 200,
+    summarize: new ChatOpenAI({ model: "gpt-4o-mini" }),
+    summarizeEvery: 10
+  }
+})
+
+// or a function of your own: the summary so far and the messages that fell out, oldest first
+const ownSummaries = ChatAgent.make({
+  model: LlmModels.openAiGpt4oMini,
+  context: {
+    summarize: ({ previous, messages }) =>
+      Effect.succeed(`${previous ?? ""} …and ${messages.length} more messages about coffee.`.trim())
+  }
+})
+// #endregion context
+
 // #region session
 const program = Effect.gen(function* () {
   const store = yield* ConversationStore.ConversationStore
@@ -77,4 +102,4 @@ const MainLayer = Layer.mergeAll(
 export const main = program.pipe(Effect.scoped, Effect.provide(MainLayer))
 // #endregion session
 
-export { acceptEveryone, assistant, auditTurns }
+export { acceptEveryone, assistant, auditTurns, longTalks, ownSummaries }

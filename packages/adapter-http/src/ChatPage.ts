@@ -53,6 +53,8 @@ export interface Labels {
   readonly toolCall: string
   readonly toolResult: string
   readonly tooLarge: string
+  /** The line where the model's context window starts (older messages are not sent). */
+  readonly windowStart: string
 }
 
 /**
@@ -79,7 +81,8 @@ export const defaultLabels: Labels = {
   imageRejected: "Only PNG, JPEG, GIF or WebP images up to 5 MB can be attached.",
   toolCall: "Tool call",
   toolResult: "Tool result",
-  tooLarge: "The message is too large to send."
+  tooLarge: "The message is too large to send.",
+  windowStart: "Earlier messages are not sent to the model"
 }
 
 /**

@@ -43,6 +43,21 @@ const app = HttpRouter.concatAll(
   HttpChat.router(agent, { routes })
 )
 
+// an agent that sends the model only the last 4 history messages (two turns)
+const windowAgent = ChatAgent.make({
+  name: "window-test",
+  model: LlmModels.openAiGpt4oMini,
+  historyPageSize: 20,
+  context: { maxMessages: 4 }
+})
+const windowApp = HttpRouter.concatAll(
+  HttpRouter.empty.pipe(ChatSocket.route(routes, "chat", windowAgent, { rejectWith: "close" })),
+  NodeChatPage.router({
+    path: "/chat/:conversation_pk/",
+    page: Effect.map(page, (options) => ({ ...options, historyPageSize: 20 }))
+  })
+)
+
 const xss = "<img src=x onerror=alert(1)> and **bold**"
 
 // what the page shows, read in the page
@@ -240,6 +255,53 @@ describe.skipIf(!hasChromium && !inCi)("ChatPage in chromium", () => {
         assert.deepStrictEqual(dialogs, [], "no dialog fired")
         assert.deepStrictEqual(cspErrors, [], "nothing was blocked by the CSP")
         assert.deepStrictEqual(pageErrors, [], "no script error")
+        await context.close()
+      })
+    })
+  )
+
+  it.scopedLive("shows where the model's context window starts", () =>
+    Effect.gen(function* () {
+      const env = yield* Support.makeEnv()
+      const served = yield* Support.serve(windowApp).pipe(Effect.provide(env.context))
+      const conversation = yield* env.store.create({ userId: "alice", title: "window" })
+      for (let n = 1; n <= 4; n++) {
+        yield* env.store.append({
+          conversationId: conversation.id,
+          userId: "alice",
+          messages: [
+            { value: new HumanMessage({ id: `w-h${n}`, content: `question ${n}` }) },
+            { value: new AIMessage({ id: `w-a${n}`, content: `answer ${n}` }) }
+          ]
+        })
+      }
+      const browser = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          chromium.launch({ executablePath: chromiumPath, args: ["--headless", "--no-sandbox", "--disable-gpu"] })
+        ),
+        (browser) => Effect.promise(() => browser.close())
+      )
+      yield* Effect.promise(async () => {
+        const context = await browser.newContext()
+        await context.addCookies([{ name: "session", value: "alice", url: served.base }])
+        const tab = await context.newPage()
+        const pageErrors: Array<string> = []
+        tab.on("pageerror", (error) => pageErrors.push(error.message))
+        await tab.goto(`${served.base}/chat/${conversation.id}/`)
+        await connected(tab)
+        await messageCount(tab, 8)
+        assert.strictEqual(await tab.locator(".convo-window-start").count(), 0, "no line before a turn says where")
+        env.model.enqueue(ScriptedReply.text("fine"))
+        await send(tab, "next")
+        await tab.locator(".convo-msg--ai", { hasText: "fine" }).waitFor()
+        const marker = tab.locator(".convo-window-start")
+        await marker.waitFor()
+        assert.strictEqual(await marker.textContent(), "Earlier messages are not sent to the model")
+        // the line sits right before the oldest message the model was sent: turn 3's question
+        const next = await marker.evaluate((line) => (line.nextElementSibling as HTMLElement | null)?.dataset["id"])
+        assert.strictEqual(next, "w-h3")
+        assert.strictEqual(env.model.calls[0]?.messages.length, 5, "turns 3 and 4, then the new message")
+        assert.deepStrictEqual(pageErrors, [])
         await context.close()
       })
     })

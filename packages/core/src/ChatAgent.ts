@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import type { BaseMessage } from "@langchain/core/messages"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -87,6 +88,57 @@ export const defaultLimits: Limits = {
 }
 
 /**
+ * What a summarizer is given: the summary so far (`null` for the first) and the messages that
+ * fell out of the context window since, oldest first.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface SummaryInput {
+  readonly previous: string | null
+  readonly messages: ReadonlyArray<BaseMessage>
+}
+
+/**
+ * Writes a running summary: a chat model (asked with a built-in prompt; any object with LangChain's
+ * `invoke`, e.g. a cheaper model than the agent's) or a function giving the new summary.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Summarizer =
+  | { readonly invoke: (messages: Array<BaseMessage>) => Promise<{ readonly content: unknown }> }
+  | ((input: SummaryInput) => string | Promise<string> | Effect.Effect<string>)
+
+/**
+ * What of the history each turn sends to the model. The newest whole turns that fit are sent
+ * (a turn's human message never without its reply, a tool call never without its result); older
+ * ones are left out, and read from the store only as far as needed.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ContextPolicy {
+  /**
+   * Tokens of the model input: system prompt, tool definitions, the summary, the history and the
+   * new message. Default: the model spec's `contextWindow` minus the reply's tokens (`maxTokens`
+   * when set, else the spec's `maxOutputTokens`). A new message that does not fit with the system
+   * prompt and tools alone is refused (`too_large`) before anything is stored or sent.
+   */
+  readonly maxTokens?: number | undefined
+  /** At most this many history messages (still whole turns). Default: no limit but tokens. */
+  readonly maxMessages?: number | undefined
+  /**
+   * Keeps a running summary of what fell out of the window, sent first (after the system prompt)
+   * while the history is cut. Written after a turn, in the background (never delaying a reply),
+   * into the conversation's metadata (`convo:summary`). Off by default.
+   */
+  readonly summarize?: Summarizer | undefined
+  /** The summary is updated at most once per this many turns cut from the window. Default 10. */
+  readonly summarizeEvery?: number | undefined
+}
+
+/**
  * How a chat agent is declared.
  *
  * @since 0.1.0
@@ -116,6 +168,8 @@ export interface Options {
   readonly tools?: Setting<ReadonlyArray<Tool>> | undefined
   /** Input limits; defaults in `defaultLimits`. */
   readonly limits?: Partial<Limits> | undefined
+  /** What of the history each turn sends to the model; see `ContextPolicy`. */
+  readonly context?: Setting<ContextPolicy> | undefined
   /** Messages sent to the client on connect and per `load_history` page. Default 50. */
   readonly historyPageSize?: number | undefined
   /** Model calls allowed in one turn when tools are called. Default 8. */

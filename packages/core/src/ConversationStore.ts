@@ -414,6 +414,17 @@ export interface Service {
   ) => Effect.Effect<void, ConversationStoreError>
   /** Deletes the conversation and, by cascade, its messages. */
   readonly delete: (id: ConversationId) => Effect.Effect<void, ConversationStoreError>
+  /**
+   * Sets keys of the conversation's metadata, keeping the others (a shallow merge, atomic with
+   * respect to other merges); a key set to `undefined` is removed. Optional: chat agents write their
+   * running summaries with it (`ChatAgent.ContextPolicy.summarize`), and a store without it keeps none.
+   *
+   * @since 0.3.0
+   */
+  readonly updateMetadata?: (
+    id: ConversationId,
+    patch: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<Conversation, ConversationStoreError>
 }
 
 /**

@@ -47,6 +47,13 @@ export interface ModelSpec {
   readonly name: string
   /** The most output tokens the model can produce in one reply; `maxTokens` is clamped to it. */
   readonly maxOutputTokens: number
+  /**
+   * The model's context window: input and output tokens of one request together. A chat agent's
+   * history budget defaults to this minus the reply's tokens (see `ChatAgent.ContextPolicy`).
+   */
+  readonly contextWindow: number
+  /** How the model's text is counted offline; unset: a character heuristic. */
+  readonly tokenizer?: Tokenizer | undefined
   /** Accepts images in user messages. */
   readonly multimodal: boolean
   /** Supports tool (function) calling. */
@@ -59,133 +66,151 @@ export interface ModelSpec {
   readonly apiKey?: Redacted.Redacted<string> | undefined
 }
 
+/**
+ * A tokenizer whose ranks ship with `js-tiktoken`: `o200k_base` (GPT-4o, GPT-4.1, o-series) and
+ * `cl100k_base` (GPT-4, GPT-3.5).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Tokenizer = "o200k_base" | "cl100k_base"
+
 const spec = (
   provider: Provider,
   name: string,
   maxOutputTokens: number,
+  contextWindow: number,
   flags: { readonly multimodal: boolean; readonly toolCalling: boolean; readonly reasoning?: boolean }
 ): ModelSpec => ({
   provider,
   name,
   maxOutputTokens,
+  contextWindow,
+  ...(provider === "openai" ? { tokenizer: "o200k_base" as const } : {}),
   multimodal: flags.multimodal,
   toolCalling: flags.toolCalling,
   reasoning: flags.reasoning ?? false
 })
 
 /**
- * OpenAI GPT-4o (16,384 output tokens, images, tools). The tutorial's model.
+ * OpenAI GPT-4o (128,000-token context, 16,384 output tokens, images, tools). The tutorial's model.
  *
  * @since 0.1.0
  * @category specs
  */
-export const openAiGpt4o: ModelSpec = spec("openai", "gpt-4o", 16_384, { multimodal: true, toolCalling: true })
+export const openAiGpt4o: ModelSpec = spec("openai", "gpt-4o", 16_384, 128_000, { multimodal: true, toolCalling: true })
 
 /**
- * OpenAI GPT-4o mini (16,384 output tokens, images, tools).
+ * OpenAI GPT-4o mini (128,000-token context, 16,384 output tokens, images, tools).
  *
  * @since 0.1.0
  * @category specs
  */
-export const openAiGpt4oMini: ModelSpec = spec("openai", "gpt-4o-mini", 16_384, {
+export const openAiGpt4oMini: ModelSpec = spec("openai", "gpt-4o-mini", 16_384, 128_000, {
   multimodal: true,
   toolCalling: true
 })
 
 /**
- * OpenAI GPT-4.1 (32,768 output tokens, images, tools).
+ * OpenAI GPT-4.1 (1,047,576-token context, 32,768 output tokens, images, tools).
  *
  * @since 0.1.0
  * @category specs
  */
-export const openAiGpt41: ModelSpec = spec("openai", "gpt-4.1", 32_768, { multimodal: true, toolCalling: true })
-
-/**
- * OpenAI GPT-4.1 mini (32,768 output tokens, images, tools).
- *
- * @since 0.1.0
- * @category specs
- */
-export const openAiGpt41Mini: ModelSpec = spec("openai", "gpt-4.1-mini", 32_768, {
+export const openAiGpt41: ModelSpec = spec("openai", "gpt-4.1", 32_768, 1_047_576, {
   multimodal: true,
   toolCalling: true
 })
 
 /**
- * OpenAI o4-mini, a reasoning model (100,000 output tokens, images, tools, no temperature).
+ * OpenAI GPT-4.1 mini (1,047,576-token context, 32,768 output tokens, images, tools).
  *
  * @since 0.1.0
  * @category specs
  */
-export const openAiO4Mini: ModelSpec = spec("openai", "o4-mini", 100_000, {
+export const openAiGpt41Mini: ModelSpec = spec("openai", "gpt-4.1-mini", 32_768, 1_047_576, {
+  multimodal: true,
+  toolCalling: true
+})
+
+/**
+ * OpenAI o4-mini, a reasoning model (200,000-token context, 100,000 output tokens, images, tools, no temperature).
+ *
+ * @since 0.1.0
+ * @category specs
+ */
+export const openAiO4Mini: ModelSpec = spec("openai", "o4-mini", 100_000, 200_000, {
   multimodal: true,
   toolCalling: true,
   reasoning: true
 })
 
 /**
- * Anthropic Claude 3.5 Sonnet, latest snapshot (8,192 output tokens, images, tools).
+ * Anthropic Claude 3.5 Sonnet, latest snapshot (200,000-token context, 8,192 output tokens, images, tools).
  *
  * @since 0.1.0
  * @category specs
  */
-export const anthropicClaude35Sonnet: ModelSpec = spec("anthropic", "claude-3-5-sonnet-latest", 8_192, {
+export const anthropicClaude35Sonnet: ModelSpec = spec("anthropic", "claude-3-5-sonnet-latest", 8_192, 200_000, {
   multimodal: true,
   toolCalling: true
 })
 
 /**
- * Anthropic Claude 3.5 Haiku, latest snapshot (8,192 output tokens, images, tools).
+ * Anthropic Claude 3.5 Haiku, latest snapshot (200,000-token context, 8,192 output tokens, images, tools).
  *
  * @since 0.1.0
  * @category specs
  */
-export const anthropicClaude35Haiku: ModelSpec = spec("anthropic", "claude-3-5-haiku-latest", 8_192, {
+export const anthropicClaude35Haiku: ModelSpec = spec("anthropic", "claude-3-5-haiku-latest", 8_192, 200_000, {
   multimodal: true,
   toolCalling: true
 })
 
 /**
- * Anthropic Claude Sonnet 4 (64,000 output tokens, images, tools).
+ * Anthropic Claude Sonnet 4 (200,000-token context, 64,000 output tokens, images, tools).
  *
  * @since 0.1.0
  * @category specs
  */
-export const anthropicClaudeSonnet4: ModelSpec = spec("anthropic", "claude-sonnet-4-0", 64_000, {
+export const anthropicClaudeSonnet4: ModelSpec = spec("anthropic", "claude-sonnet-4-0", 64_000, 200_000, {
   multimodal: true,
   toolCalling: true
 })
 
 /**
- * Google Gemini 2.0 Flash (8,192 output tokens, images, tools).
+ * Google Gemini 2.0 Flash (1,048,576-token context, 8,192 output tokens, images, tools).
  *
  * @since 0.1.0
  * @category specs
  */
-export const googleGemini20Flash: ModelSpec = spec("google", "gemini-2.0-flash", 8_192, {
+export const googleGemini20Flash: ModelSpec = spec("google", "gemini-2.0-flash", 8_192, 1_048_576, {
   multimodal: true,
   toolCalling: true
 })
 
 /**
- * Google Gemini 1.5 Pro (8,192 output tokens, images, tools).
+ * Google Gemini 1.5 Pro (2,097,152-token context, 8,192 output tokens, images, tools).
  *
  * @since 0.1.0
  * @category specs
  */
-export const googleGemini15Pro: ModelSpec = spec("google", "gemini-1.5-pro", 8_192, {
+export const googleGemini15Pro: ModelSpec = spec("google", "gemini-1.5-pro", 8_192, 2_097_152, {
   multimodal: true,
   toolCalling: true
 })
 
 /**
- * The offline demo model (`OfflineModel`): no key, no network, no tools. It accepts images (it
+ * The offline demo model (`OfflineModel`): no key, no network, no tools, an 8,192-token context. It accepts images (it
  * only counts them).
  *
  * @since 0.1.0
  * @category specs
  */
-export const offline: ModelSpec = spec("offline", "convo-offline-demo", 4_096, { multimodal: true, toolCalling: false })
+export const offline: ModelSpec = spec("offline", "convo-offline-demo", 4_096, 8_192, {
+  multimodal: true,
+  toolCalling: false
+})
 
 /**
  * Every named spec, OpenAI first.
@@ -228,6 +253,10 @@ export interface OpenAiCompatibleOptions {
   readonly apiKey?: string | Redacted.Redacted<string> | undefined
   /** Default 4,096. */
   readonly maxOutputTokens?: number | undefined
+  /** The server's context length (Ollama's `num_ctx`, vLLM's `max_model_len`). Default 8,192. */
+  readonly contextWindow?: number | undefined
+  /** How to count the model's text offline; unset: a character heuristic. */
+  readonly tokenizer?: Tokenizer | undefined
   /** Default false. */
   readonly multimodal?: boolean | undefined
   /** Default true. */
@@ -252,6 +281,8 @@ export const openAiCompatible = (options: OpenAiCompatibleOptions): ModelSpec =>
   provider: "openai-compatible",
   name: options.name,
   maxOutputTokens: options.maxOutputTokens ?? 4_096,
+  contextWindow: options.contextWindow ?? 8_192,
+  ...(options.tokenizer !== undefined ? { tokenizer: options.tokenizer } : {}),
   multimodal: options.multimodal ?? false,
   toolCalling: options.toolCalling ?? true,
   reasoning: false,
@@ -360,6 +391,9 @@ export const resolveSettings: (settings: LlmSettings) => Effect.Effect<ResolvedS
   }
   if (!isPositiveInteger(model.maxOutputTokens)) {
     return yield* invalid(`maxOutputTokens must be a positive integer, got ${String(model.maxOutputTokens)}`)
+  }
+  if (!isPositiveInteger(model.contextWindow)) {
+    return yield* invalid(`contextWindow must be a positive integer, got ${String(model.contextWindow)}`)
   }
   if (model.provider === "openai-compatible") {
     const url = model.baseURL

@@ -236,6 +236,28 @@ export const Usage = Schema.Struct({
 export type Usage = typeof Usage.Type
 
 /**
+ * What of the stored history one model call was given (on `usage`). `messages`: how many stored
+ * messages were sent; `firstSeq`: the `seq` of the oldest of them (`null` when none); `cut`: older
+ * messages exist that were not sent (a client shows where the window starts); `summary`: a
+ * summary of those was sent in their place.
+ *
+ * @since 0.3.0
+ * @category server
+ */
+export const ContextInfo = Schema.Struct({
+  messages: Schema.Number,
+  firstSeq: Schema.NullOr(Schema.Number),
+  cut: Schema.Boolean,
+  summary: Schema.Boolean
+})
+
+/**
+ * @since 0.3.0
+ * @category server
+ */
+export type ContextInfo = typeof ContextInfo.Type
+
+/**
  * A tool call as the client sees it.
  *
  * @since 0.1.0
@@ -382,7 +404,9 @@ export const ServerEvent = Schema.Union(
     ...live,
     turnId: Schema.String,
     messageId: Schema.String,
-    usage: Usage
+    usage: Usage,
+    /** What of the stored history the model call was given. */
+    context: Schema.optional(ContextInfo)
   }),
   Schema.Struct({
     type: Schema.Literal("turn_end"),

@@ -657,6 +657,34 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
         )
     })
 
+    const updateMetadata = Effect.fn("ConversationStore.updateMetadata")(function* (
+      id: ConversationId,
+      patch: Readonly<Record<string, unknown>>
+    ) {
+      yield* Store.checkId("updateMetadata", id)
+      const forUpdate = sql.literal(isPg ? "FOR UPDATE" : "")
+      return yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const [row] =
+              yield* sql`SELECT ${conversationColumns} FROM ${conversations} WHERE id = ${id} ${forUpdate}`.pipe(
+                rows(decodeConversations)
+              )
+            if (row === undefined) return yield* new ConversationNotFound({ conversationId: id })
+            const merged = yield* Store.mergeMetadata("updateMetadata", toConversation(row).metadata, patch)
+            const [updated] =
+              yield* sql`UPDATE ${conversations} SET metadata = ${merged.metadataJson}, updated_at = ${now} WHERE id = ${id} RETURNING ${conversationColumns}`.pipe(
+                rows(decodeConversations)
+              )
+            return toConversation(updated!)
+          })
+        )
+        .pipe(
+          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+          Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("updateMetadata")(error) : error))
+        )
+    })
+
     const service: Service = {
       create,
       get,
@@ -669,7 +697,8 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       pending,
       history,
       clear,
-      delete: remove
+      delete: remove,
+      updateMetadata
     }
     return service
   })

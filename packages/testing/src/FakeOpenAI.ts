@@ -8,7 +8,8 @@
  * `data: [DONE]`) and not streaming (`chat.completion`). Replies come from a queue of
  * `ScriptedReply`s — text, tool calls, HTTP errors, a connection broken mid-stream, delays — and
  * a default reply when the queue is empty. Every request is recorded with its parsed body.
- * Token counts are deterministic (`ScriptedReply`: characters / 4).
+ * Token counts are deterministic (`ScriptedReply`: characters / 4). With `contextLimit`, a request
+ * too long for it is refused with 400 `context_length_exceeded`, as OpenAI does.
  *
  * @since 0.1.0
  */
@@ -16,6 +17,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type { Tiktoken } from "js-tiktoken/lite"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as ScriptedReply from "./ScriptedReply.js"
@@ -108,6 +110,12 @@ export interface Options {
   readonly replyFor?: ((request: ChatCompletionRequest) => ScriptedReply.ScriptedReply | undefined) | undefined
   /** The port on 127.0.0.1. Default: a free one. */
   readonly port?: number | undefined
+  /**
+   * The model's context window in tokens. A request whose prompt (counted by `countTokens`) plus
+   * its `max_tokens` / `max_completion_tokens` exceeds it is refused as OpenAI refuses one: 400,
+   * `context_length_exceeded`, and uses no reply. Default: no limit.
+   */
+  readonly contextLimit?: number | undefined
 }
 
 /**
@@ -138,6 +146,50 @@ const promptText = (messages: ReadonlyArray<RequestMessage>): string =>
       return ""
     })
     .join("")
+
+let encoder: Promise<Tiktoken> | undefined
+
+const textTokens = (tiktoken: Tiktoken, text: string): number =>
+  text.length === 0 ? 0 : tiktoken.encode(text, [], []).length
+
+/** What one image costs: OpenAI's high-detail maximum for GPT-4o, 85 + 170 × 8 tiles. */
+const IMAGE_TOKENS = 1_445
+
+/**
+ * The prompt tokens of a chat completions request as OpenAI counts them for GPT-4o (`o200k_base`,
+ * its documented chat format): 3 tokens per message plus its role, content and name (1 more for a
+ * name), each tool call's name and arguments plus 3, a tool message's call id, 3 to prime the
+ * reply; images at 1,445 tokens (the high-detail maximum); tool definitions as their JSON.
+ * Counted here on the request as it arrived, independently of convo's own counter.
+ *
+ * @since 0.3.0
+ * @category tokens
+ */
+export const countTokens = async (request: ChatCompletionRequest): Promise<number> => {
+  encoder ??= Promise.all([import("js-tiktoken/lite"), import("js-tiktoken/ranks/o200k_base")]).then(
+    ([lite, ranks]) => new lite.Tiktoken(ranks.default)
+  )
+  const tiktoken = await encoder
+  let total = 3
+  for (const message of request.messages) {
+    total += 3 + textTokens(tiktoken, message.role)
+    const content = message.content
+    if (typeof content === "string") total += textTokens(tiktoken, content)
+    else if (Array.isArray(content)) {
+      for (const part of content as ReadonlyArray<{ readonly type?: unknown; readonly text?: unknown }>) {
+        if (typeof part?.text === "string") total += textTokens(tiktoken, part.text)
+        else if (part?.type === "image_url") total += IMAGE_TOKENS
+      }
+    }
+    if (typeof message.name === "string") total += 1 + textTokens(tiktoken, message.name)
+    for (const call of message.tool_calls ?? []) {
+      total += 3 + textTokens(tiktoken, call.function.name) + textTokens(tiktoken, call.function.arguments)
+    }
+    if (typeof message.tool_call_id === "string") total += textTokens(tiktoken, message.tool_call_id)
+  }
+  for (const definition of request.tools ?? []) total += textTokens(tiktoken, JSON.stringify(definition))
+  return total
+}
 
 const isChatRequest = (u: unknown): u is ChatCompletionRequest =>
   typeof u === "object" && u !== null && !Array.isArray(u) && Array.isArray((u as { messages?: unknown }).messages)
@@ -360,7 +412,25 @@ export const make = (
           )
           return
         }
-        respond(res, body).catch(() => res.destroy())
+        const limit = options.contextLimit
+        if (limit === undefined) {
+          respond(res, body).catch(() => res.destroy())
+          return
+        }
+        countTokens(body)
+          .then((prompt) => {
+            const reply = body.max_completion_tokens ?? body.max_tokens ?? 0
+            if (prompt + reply <= limit) return respond(res, body)
+            res.writeHead(400, { "content-type": "application/json" })
+            res.end(
+              errorBody(
+                `This model's maximum context length is ${limit} tokens. However, you requested ${prompt + reply} tokens (${prompt} in the messages, ${reply} in the completion). Please reduce the length of the messages or completion.`,
+                "invalid_request_error",
+                "context_length_exceeded"
+              )
+            )
+          })
+          .catch(() => res.destroy())
       })
     }
 

@@ -404,6 +404,32 @@ export const storeConformance = <R = never>(
       )
     })
 
+    describe("updateMetadata (optional: chat agents keep their summaries with it)", () => {
+      it.effect("merges keys into the metadata, removes keys set to undefined, keeps the others", () =>
+        Effect.gen(function* () {
+          const store = yield* Store
+          const update = store.updateMetadata
+          if (update === undefined) return
+          const created = yield* store.create({ userId: newOwner(), metadata: { language: "中文", level: 1 } })
+          const updated = yield* update(created.id, { level: undefined, "convo:summary": { text: "요약", through: 4 } })
+          assert.deepStrictEqual(updated.metadata, { language: "中文", "convo:summary": { text: "요약", through: 4 } })
+          assert.deepStrictEqual((yield* store.get(created.id)).metadata, updated.metadata)
+          // concurrent merges of different keys all land
+          yield* Effect.forEach([1, 2, 3, 4, 5], (n) => update(created.id, { [`k${n}`]: n }), {
+            concurrency: "unbounded",
+            discard: true
+          })
+          const metadata = (yield* store.get(created.id)).metadata
+          assert.deepStrictEqual(
+            [1, 2, 3, 4, 5].map((n) => metadata[`k${n}`]),
+            [1, 2, 3, 4, 5]
+          )
+          yield* expectNotFound(update(999_999_999, { a: 1 }), 999_999_999)
+          yield* expectStoreError(update(created.id, { big: BigInt(1) }), "InvalidInput")
+        })
+      )
+    })
+
     describe("append", () => {
       it.effect("numbers messages 1..n across turns, gapless", () =>
         Effect.gen(function* () {

@@ -176,6 +176,33 @@ describe("FakeOpenAI with the real ChatOpenAI", () => {
     })
   )
 
+  it.scopedLive(
+    "with a context limit, a request too long for it is refused as OpenAI does (400 context_length_exceeded)",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* FakeOpenAI.make({ contextLimit: 200, defaultReply: ScriptedReply.text("fits") })
+        // "hello" is 1 token in o200k_base: 3 (priming) + 3 + 1 ("user") + 1
+        assert.strictEqual(
+          yield* Effect.promise(() => FakeOpenAI.countTokens({ messages: [{ role: "user", content: "hello" }] })),
+          8
+        )
+        const small = yield* collect(client(server, { maxTokens: 100 }))
+        assert.isUndefined(small.error)
+        assert.strictEqual(small.chunks.map((chunk) => chunk.content).join(""), "fits")
+        const long = [new HumanMessage("word ".repeat(120))]
+        const refused = yield* collect(client(server, { maxTokens: 100 }), long)
+        // LangChain recognises the code and wraps the client's 400 as a ContextOverflowError
+        assert.strictEqual((refused.error as Error).name, "ContextOverflowError")
+        assert.strictEqual((refused.error as { cause?: { status?: number } }).cause?.status, 400)
+        assert.include(String((refused.error as Error).message), "maximum context length is 200 tokens")
+        const [, second] = yield* server.requests
+        assert.strictEqual(JSON.parse(second!.raw).messages.length, 1)
+        // the same request without the reply's tokens fits
+        const fits = yield* collect(client(server, { maxTokens: 50 }), long)
+        assert.isUndefined(fits.error)
+      })
+  )
+
   it.scopedLive("a connection broken mid-stream surfaces as an error after the first deltas", () =>
     Effect.gen(function* () {
       const server = yield* FakeOpenAI.make([ScriptedReply.streamError(["Hello", " wor"], { chunkDelay: "5 millis" })])

@@ -2,7 +2,8 @@
  * convo chat page client. Plain JavaScript, no framework, no build step.
  *
  * Speaks convo's wire protocol (JSON text frames) over a WebSocket: renders the `history` page,
- * streams `message_delta` text into the message with that id, shows token usage per turn, stops a
+ * streams `message_delta` text into the message with that id, shows token usage per turn (and a line
+ * where the model's context window starts, from `usage.context`), stops a
  * turn, attaches images, loads older history, and reconnects with exponential backoff. Messages
  * are kept by id, so a resent history replaces what is shown and nothing is duplicated.
  *
@@ -49,6 +50,8 @@
   var lastAiOfTurn = new Map()
   var totals = { input: 0, output: 0 }
   var oldestSeq = null
+  /** The seq of the oldest message the model was last sent, when older ones were left out. */
+  var windowStartSeq = null
   var hasMore = false
   var loadingOlder = false
   var attachments = []
@@ -315,6 +318,7 @@
       loadingOlder = false
       showOlderButton()
       updateEmptyState()
+      placeWindowMarker()
       scrollToBottom()
       return
     }
@@ -332,6 +336,7 @@
     loadingOlder = false
     showOlderButton()
     updateEmptyState()
+    placeWindowMarker()
     log.scrollTop += log.scrollHeight - before
   }
 
@@ -382,7 +387,31 @@
     setFoot(message)
   }
 
+  // Where the model's context window starts: a line before the oldest message it was sent.
+  var placeWindowMarker = function () {
+    var marker = list.querySelector(".convo-window-start")
+    var first = null
+    if (windowStartSeq !== null) {
+      messages.forEach(function (message) {
+        if (first === null && message.seq === windowStartSeq && message.el.isConnected) first = message
+      })
+    }
+    if (first === null) {
+      if (marker) marker.remove()
+      return
+    }
+    if (!marker) {
+      marker = el("li", "convo-window-start", label("windowStart", "Earlier messages are not sent to the model"))
+      marker.setAttribute("role", "separator")
+    }
+    if (marker.nextSibling !== first.el) list.insertBefore(marker, first.el)
+  }
+
   var onUsage = function (event) {
+    if (event.context) {
+      windowStartSeq = event.context.cut && typeof event.context.firstSeq === "number" ? event.context.firstSeq : null
+      placeWindowMarker()
+    }
     var message = messages.get(event.messageId)
     if (!message) return
     message.usage = event.usage

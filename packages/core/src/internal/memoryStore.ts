@@ -28,7 +28,7 @@ interface ConversationRecord {
   readonly publicId: string
   readonly userId: string | null
   readonly title: string | null
-  readonly metadataJson: string
+  metadataJson: string
   lastSeq: number
   readonly createdAt: number
   updatedAt: number
@@ -346,6 +346,18 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
       })
     )
 
+  const updateMetadata = Effect.fn("ConversationStore.updateMetadata")(function* (
+    id: ConversationId,
+    patch: Readonly<Record<string, unknown>>
+  ) {
+    yield* Store.checkId("updateMetadata", id)
+    const record = yield* find(id)
+    const merged = yield* Store.mergeMetadata("updateMetadata", Store.parseMetadata(record.metadataJson), patch)
+    record.metadataJson = merged.metadataJson
+    record.updatedAt = yield* Clock.currentTimeMillis
+    return toConversation(record)
+  })
+
   return {
     service: {
       create,
@@ -359,7 +371,8 @@ export const make = (codec: MessageCodec.Service): MemoryStore => {
       pending,
       history,
       clear,
-      delete: remove
+      delete: remove,
+      updateMetadata
     },
     insertRaw
   }

@@ -19,12 +19,13 @@ import { ConnectionRejected } from "../ChatAgent.js"
 import * as ChatAgentHooks from "../ChatAgentHooks.js"
 import * as ConversationEvents from "../ConversationEvents.js"
 import type { Connection } from "../Connection.js"
-import { type Conversation, type HistoryEntry, ConversationStore } from "../ConversationStore.js"
+import { type Conversation, type HistoryPage, ConversationStore } from "../ConversationStore.js"
 import * as LlmModels from "../LlmModels.js"
 import * as PromptTemplate from "../PromptTemplate.js"
 import * as Protocol from "../Protocol.js"
 import * as TurnLock from "../TurnLock.js"
 import * as Audience from "./audience.js"
+import * as ContextWindow from "./contextWindow.js"
 import { toHistoryMessage } from "./historyView.js"
 import * as Lifecycle from "./lifecycle.js"
 import * as Turn from "./turn.js"
@@ -200,18 +201,36 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       )
     }
 
-    const history: ReadonlyArray<HistoryEntry> =
-      conversation === null
-        ? []
-        : yield* hooks.getPreviousMessages(connection, conversation).pipe(Effect.mapError(mapStoreError))
     const pageSize = options.historyPageSize ?? 50
+    // the default history is read a page at a time: connect reads only the newest page
+    const windowed = hooks.getPreviousMessages === ChatAgentHooks.defaults.getPreviousMessages
+    const history: HistoryPage =
+      conversation === null
+        ? { entries: [], hasMore: false }
+        : windowed
+          ? yield* store
+              .history(conversation.id, { userId: connection.user?.id ?? null, limit: pageSize })
+              .pipe(Effect.mapError(mapStoreError))
+          : yield* hooks.getPreviousMessages(connection, conversation).pipe(
+              Effect.map((entries) => ({ entries: entries.slice(-pageSize), hasMore: entries.length > pageSize })),
+              Effect.mapError(mapStoreError)
+            )
     emit({
       type: "history",
       conversationId: conversation?.id ?? null,
       publicId: conversation?.publicId ?? null,
-      messages: history.slice(-pageSize).map(toHistoryMessage),
-      hasMore: history.length > pageSize,
+      messages: history.entries.map(toHistoryMessage),
+      hasMore: history.hasMore,
       initial: true
+    })
+    const offered = tools.length > 0 && spec.toolCalling ? tools : []
+    const systemPrompt = template === undefined ? null : PromptTemplate.render(template, context)
+    const contextState = yield* ContextWindow.make({
+      spec,
+      maxTokens,
+      policy: yield* resolve(options.context, connection),
+      systemPrompt,
+      tools: offered
     })
     yield* startForwarding
 
@@ -223,7 +242,9 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       defaultCompletion: hooks.onConversationComplete === ChatAgentHooks.defaults.onConversationComplete,
       model,
       tools: new Map(tools.map((tool) => [tool.name, tool])),
-      systemPrompt: template === undefined ? null : PromptTemplate.render(template, context),
+      systemPrompt,
+      context: contextState,
+      windowed,
       timeout: timeout === undefined ? null : Duration.decode(timeout),
       maxToolRounds: options.maxToolRounds ?? 8,
       toolAttempts: options.toolAttempts ?? 2,
@@ -336,7 +357,7 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     }
     yield* Effect.acquireRelease(Lifecycle.register(live), () => Lifecycle.unregister(live))
 
-    if (history.length === 0 && firstMessage !== undefined && firstMessage.trim().length > 0) {
+    if (history.entries.length === 0 && firstMessage !== undefined && firstMessage.trim().length > 0) {
       yield* Effect.asVoid(submit({ text: PromptTemplate.render(firstMessage, context), images: [], clientId: null }))
     }
 

@@ -143,7 +143,8 @@ export const validateNewConversation = (input: NewConversation): Effect.Effect<V
     })
   })
 
-const validateMetadata = (
+/** @internal */
+export const validateMetadata = (
   operation: string,
   u: unknown
 ): Either.Either<{ readonly metadata: Record<string, unknown>; readonly metadataJson: string }, StoreError> => {
@@ -161,6 +162,23 @@ const validateMetadata = (
     return Either.left(invalidInput(operation, "metadata must be a JSON object"))
   }
   return Either.right({ metadata, metadataJson })
+}
+
+/** The metadata of `current` with `patch` merged in (a key set to `undefined` is removed). @internal */
+export const mergeMetadata = (
+  operation: string,
+  current: Record<string, unknown>,
+  patch: unknown
+): Either.Either<{ readonly metadata: Record<string, unknown>; readonly metadataJson: string }, StoreError> => {
+  if (!isObject(patch) || Array.isArray(patch)) {
+    return Either.left(invalidInput(operation, `the patch must be an object, got ${describe(patch)}`))
+  }
+  const merged: Record<string, unknown> = { ...current }
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) delete merged[key]
+    else merged[key] = value
+  }
+  return validateMetadata(operation, merged)
 }
 
 /** Parses stored metadata text; a broken value reads as `{}` rather than failing the read. @internal */

@@ -16,15 +16,18 @@ import type { Tool } from "../ChatAgent.js"
 import type { Hooks } from "../ChatAgentHooks.js"
 import type { Connection } from "../Connection.js"
 import * as FiberId from "effect/FiberId"
+import { SystemMessage } from "@langchain/core/messages"
 import {
   type ConversationId,
   type Conversation,
-  type HistoryEntry,
   type Service as Store,
   ConversationStore
 } from "../ConversationStore.js"
 import type * as Protocol from "../Protocol.js"
 import type * as TurnLock from "../TurnLock.js"
+import * as ContextWindow from "./contextWindow.js"
+import * as Summary from "./summary.js"
+import * as Tokens from "./tokens.js"
 import * as TurnFinish from "./turnFinish.js"
 import * as TurnRecover from "./turnRecover.js"
 import * as TurnRun from "./turnRun.js"
@@ -39,6 +42,10 @@ export interface TurnEnv {
   readonly model: BaseChatModel
   readonly tools: ReadonlyMap<string, Tool>
   readonly systemPrompt: string | null
+  /** The context window of the session: its policy, token counter and last window. */
+  readonly context: ContextWindow.State
+  /** Whether the history is read by the window (`getPreviousMessages` is the default one). */
+  readonly windowed: boolean
   readonly timeout: Duration.Duration | null
   readonly maxToolRounds: number
   readonly toolAttempts: number
@@ -109,12 +116,85 @@ export const newState = (): TurnState => ({
   lastFailure: undefined
 })
 
-const historyOf = (env: TurnEnv): Effect.Effect<Either.Either<ReadonlyArray<HistoryEntry> | null, unknown>> =>
-  env.conversation === null
-    ? Effect.succeed(Either.right(null))
-    : Effect.either(env.hooks.getPreviousMessages(env.connection, env.conversation)).pipe(
-        Effect.provideService(ConversationStore, env.store)
-      )
+/** The window of the history for this turn: read newest first only as far as the budget goes. */
+const windowOf = (
+  env: TurnEnv,
+  conversation: Conversation | null,
+  budget: number
+): Effect.Effect<ContextWindow.Window, unknown> => {
+  if (conversation === null) return Effect.sync(() => ContextWindow.fromMemory(env.context, env.memory, budget))
+  if (!env.windowed) {
+    // the app's own history (an overridden getPreviousMessages), cut to the budget
+    return env.hooks.getPreviousMessages(env.connection, conversation).pipe(
+      Effect.map((entries) => ContextWindow.fromEntries(env.context, env.store, entries, budget)),
+      Effect.provideService(ConversationStore, env.store)
+    )
+  }
+  return ContextWindow.load(env.context, env.store, conversation.id, env.connection.user?.id ?? null, budget)
+}
+
+/**
+ * What the model is sent: the system prompt (with the summary when the history is cut), the
+ * window, the new message. Fails with `ContextTooLarge` when the new message does not fit, and
+ * with `HistoryUnavailable` when the store cannot be read.
+ */
+const prepare = (
+  env: TurnEnv,
+  accepted: Accepted
+): Effect.Effect<TurnRun.Prompt, ContextWindow.ContextTooLarge | TurnRun.HistoryUnavailable> =>
+  Effect.gen(function* () {
+    const room = yield* ContextWindow.room(env.context, accepted.human)
+    const conversation = env.conversation
+    const counter = env.context.counter
+    const summarizer = env.context.policy.summarize
+    let summary: string | null = null
+    if (summarizer !== null && conversation !== null) {
+      const latest = yield* Effect.either(env.store.get(conversation.id))
+      const stored = Either.isRight(latest)
+        ? Summary.parse(latest.right.metadata, Summary.keyOf(conversation, env.connection.user?.id ?? null))
+        : null
+      summary = stored?.text ?? null
+    }
+    const summaryTokens = summary === null ? 0 : Tokens.perMessage + counter.text(summary)
+    const fitsSummary = summaryTokens <= room
+    const history = yield* Effect.either(windowOf(env, conversation, fitsSummary ? room - summaryTokens : room))
+    if (Either.isLeft(history)) {
+      yield* Effect.logError("could not load the history", history.left)
+      return yield* new TurnRun.HistoryUnavailable()
+    }
+    const window = history.right
+    const withSummary = summary !== null && fitsSummary && window.cut
+    const system = withSummary ? Summary.withSummary(env.systemPrompt, summary!) : env.systemPrompt
+    return {
+      messages: [
+        ...(system !== null && system.length > 0 ? [new SystemMessage(system)] : []),
+        ...window.messages,
+        accepted.human
+      ],
+      context: { messages: window.messages.length, firstSeq: window.firstSeq, cut: window.cut, summary: withSummary }
+    }
+  })
+
+/** After a turn whose window was cut: the summary is brought up to date in the background. */
+const summarizeLater = (env: TurnEnv, prompt: TurnRun.Prompt | null): Effect.Effect<void> => {
+  const summarizer = env.context.policy.summarize
+  const conversation = env.conversation
+  const windowStart = prompt?.context.firstSeq
+  if (summarizer === null || conversation === null || prompt === null || !prompt.context.cut) return Effect.void
+  if (windowStart === null || windowStart === undefined) return Effect.void
+  return Effect.asVoid(
+    Effect.forkDaemon(
+      Summary.update({
+        store: env.store,
+        conversation,
+        userId: env.connection.user?.id ?? null,
+        windowStart,
+        every: env.context.policy.summarizeEvery,
+        summarizer
+      })
+    )
+  )
+}
 
 /**
  * Runs one accepted turn. It never fails: every failure becomes events and a stored status.
@@ -135,13 +215,11 @@ export const run = (env: TurnEnv, accepted: Accepted): Effect.Effect<void> => {
       if (env.conversation !== null) {
         yield* TurnRecover.recoverConversation(env, env.conversation.id)
       }
-      const history = yield* restore(historyOf(env))
-      if (Either.isLeft(history)) {
-        yield* Effect.logError("could not load the history", history.left)
-        return yield* finish(Exit.fail(new TurnRun.HistoryUnavailable()))
-      }
-      const exit = yield* Effect.exit(restore(TurnRun.body(env, accepted, state, history.right)))
+      const prompt = yield* Effect.exit(restore(prepare(env, accepted)))
+      if (Exit.isFailure(prompt)) return yield* finish(Exit.asVoid(prompt))
+      const exit = yield* Effect.exit(restore(TurnRun.body(env, accepted, state, prompt.value)))
       yield* finish(exit)
+      yield* summarizeLater(env, prompt.value)
     })
   )
   const locked = env.conversation === null ? underLock : env.lock.withLock(env.conversation.id)(underLock)

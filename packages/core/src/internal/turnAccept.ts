@@ -6,7 +6,9 @@
  */
 import { HumanMessage } from "@langchain/core/messages"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Protocol from "../Protocol.js"
+import * as ContextWindow from "./contextWindow.js"
 import * as Lifecycle from "./lifecycle.js"
 import type { Accepted, TurnEnv, TurnInput } from "./turn.js"
 
@@ -44,6 +46,12 @@ export const accept = (
       turnId: uuid(),
       human: new HumanMessage({ id: `msg-${uuid()}`, content: humanContent(input) }),
       input
+    }
+    // a message that cannot fit the model's context is refused before it is stored
+    const fits = yield* Effect.either(ContextWindow.room(env.context, accepted.human))
+    if (Either.isLeft(fits)) {
+      yield* env.reply(Protocol.errorEvent("too_large", ContextWindow.tooLargeText(fits.left)))
+      return "refused"
     }
     const received: Protocol.ServerEventOf<"received"> = {
       type: "received",

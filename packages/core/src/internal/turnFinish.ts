@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
 import { type MessageStatus, ConversationStore, StoreError } from "../ConversationStore.js"
+import { tooLargeText } from "./contextWindow.js"
 import * as Lifecycle from "./lifecycle.js"
 import type { Accepted, TurnEnv, TurnState } from "./turn.js"
 import { type TurnFailure, announce, errorText, merged, toAIMessage } from "./turnRun.js"
@@ -36,6 +37,8 @@ const failureEvent = (env: TurnEnv, turnId: string, exit: Exit.Exit<void, TurnFa
               }
         )
       }
+      case "ContextTooLarge":
+        return yield* env.emit({ type: "error", code: "too_large", message: tooLargeText(error), turnId })
       case "HistoryUnavailable":
         return yield* env.emit({
           type: "error",

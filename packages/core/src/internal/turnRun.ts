@@ -8,7 +8,7 @@
  * would otherwise hold the turn forever.
  */
 import type { AIMessageChunk, BaseMessage } from "@langchain/core/messages"
-import { AIMessage, SystemMessage, ToolMessage } from "@langchain/core/messages"
+import { AIMessage, ToolMessage } from "@langchain/core/messages"
 import type { UsageMetadata } from "@langchain/core/messages"
 import type { ToolCall } from "@langchain/core/messages/tool"
 import * as Data from "effect/Data"
@@ -16,9 +16,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
-import type { HistoryEntry } from "../ConversationStore.js"
 import type * as Protocol from "../Protocol.js"
-import { messagesOf, repairToolPairs } from "./llmContext.js"
+import type { ContextTooLarge } from "./contextWindow.js"
 import { textOf } from "./messageText.js"
 import type { Accepted, TurnEnv, TurnState } from "./turn.js"
 
@@ -38,7 +37,13 @@ export class ModelTimedOut extends Data.TaggedError("ModelTimedOut")<{
 export class HistoryUnavailable extends Data.TaggedError("HistoryUnavailable")<{}> {}
 
 /** @internal */
-export type TurnFailure = ModelFailed | ModelTimedOut | HistoryUnavailable
+export type TurnFailure = ModelFailed | ModelTimedOut | HistoryUnavailable | ContextTooLarge
+
+/** What a turn sends to the model, and what of the history that is. @internal */
+export interface Prompt {
+  readonly messages: ReadonlyArray<BaseMessage>
+  readonly context: Protocol.ContextInfo
+}
 
 const uuid = (): string => globalThis.crypto.randomUUID()
 
@@ -86,11 +91,13 @@ export const errorText = (cause: unknown): string => {
   return String(cause).slice(0, 300)
 }
 
-const statusOf = (cause: unknown): number | undefined => {
+const statusOf = (cause: unknown, depth = 0): number | undefined => {
   if (typeof cause !== "object" || cause === null) return undefined
   const status =
     (cause as { status?: unknown }).status ?? (cause as { response?: { status?: unknown } }).response?.status
-  return typeof status === "number" ? status : undefined
+  if (typeof status === "number") return status
+  // LangChain wraps some client errors (a context overflow: `ContextOverflowError`) around the client's own
+  return depth < 2 ? statusOf((cause as { cause?: unknown }).cause, depth + 1) : undefined
 }
 
 /** Rate limits, server errors and lost connections are worth another attempt; a refused request is not. */
@@ -221,24 +228,20 @@ export const body = (
   env: TurnEnv,
   accepted: Accepted,
   state: TurnState,
-  history: ReadonlyArray<HistoryEntry> | null
+  prompt: Prompt
 ): Effect.Effect<void, TurnFailure> => {
-  const { human, turnId } = accepted
+  const { turnId } = accepted
   const loop = Effect.gen(function* () {
     yield* announce(env, accepted)
     state.started = true
-    const messages: Array<BaseMessage> = [
-      ...(env.systemPrompt !== null && env.systemPrompt.length > 0 ? [new SystemMessage(env.systemPrompt)] : []),
-      ...repairToolPairs(history === null ? env.memory : messagesOf(history)),
-      human
-    ]
+    const messages: Array<BaseMessage> = [...prompt.messages]
     for (let round = 1; ; round++) {
       yield* env.emit({ type: "message_start", turnId, id: state.aiId, role: "ai", text: "" })
       state.aiStarted = true
       const reply = yield* callModel(env, state, messages)
       const usage = usageOf(reply)
       state.usage = addUsage(state.usage, usage)
-      yield* env.emit({ type: "usage", turnId, messageId: state.aiId, usage })
+      yield* env.emit({ type: "usage", turnId, messageId: state.aiId, usage, context: prompt.context })
       const ai = toAIMessage(state.aiId, reply, true)
       const calls = ai.tool_calls ?? []
       if (calls.length === 0 || env.tools.size === 0 || round >= env.maxToolRounds) {
