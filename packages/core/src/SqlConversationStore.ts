@@ -440,7 +440,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       }
       // SQLite: a turn without client ids and not written ahead is one INSERT, atomic on its own:
       // the seqs are read from the conversation row in the same statement, and the triggers of
-      // migration 0004 advance last_seq and refuse a seq that skips one.
+      // migration 0004 advance last_seq and refuse a row of the turn that skips a seq.
       if (!isPg && !writtenAhead && clientIds.length === 0) {
         // in the order of the placeholders: the SELECT list's, the VALUES', the WHERE's
         const params: Array<unknown> = [prepared.turnId, prepared.userId]

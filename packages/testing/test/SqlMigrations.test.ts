@@ -168,29 +168,33 @@ describe("SqlMigrations", () => {
     })
   )
 
-  it.scoped("SQLite: last_seq follows the inserted messages, and a message that skips a seq is refused", () =>
+  it.scoped("SQLite: last_seq follows the inserted messages; a turn's message that skips a seq is refused", () =>
     Effect.gen(function* () {
       const context = yield* build(Databases.sqliteTemp())
       const sql = yield* Effect.provide(SqlClient.SqlClient, context)
       yield* sql`INSERT INTO convo_conversation (user_id) VALUES ('u')`
-      const insert = (seq: number) =>
-        sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, ${seq}, 't', 'human', 'complete', '{}')`
-      yield* insert(1)
-      yield* insert(2)
+      const insert = (seq: number, turnId: string) =>
+        sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, ${seq}, ${turnId}, 'human', 'complete', '{}')`
       const lastSeq = sql<{ readonly last_seq: number }>`SELECT last_seq FROM convo_conversation WHERE id = 1`
+      yield* insert(1, "t1")
+      yield* insert(2, "t1")
       assert.deepStrictEqual(yield* lastSeq, [{ last_seq: 2 }])
-      const skipped = yield* Effect.either(insert(4))
+      // a row of a stored turn may not leave a gap ...
+      const skipped = yield* Effect.either(insert(4, "t1"))
       assert.strictEqual(skipped._tag, "Left")
       assert.include(String(Either.isLeft(skipped) ? skipped.left.cause : ""), "may not skip")
+      // ... a row of a new turn (another tool's) may, and last_seq moves up to it
+      yield* insert(10, "by-hand")
+      assert.deepStrictEqual(yield* lastSeq, [{ last_seq: 10 }])
       // a writer that advanced last_seq itself first (the older way) leaves it where it put it
-      yield* sql`UPDATE convo_conversation SET last_seq = 4 WHERE id = 1`
-      yield* insert(3)
-      yield* insert(4)
-      assert.deepStrictEqual(yield* lastSeq, [{ last_seq: 4 }])
+      yield* sql`UPDATE convo_conversation SET last_seq = 12 WHERE id = 1`
+      yield* insert(11, "t2")
+      yield* insert(12, "t2")
+      assert.deepStrictEqual(yield* lastSeq, [{ last_seq: 12 }])
       const seqs = yield* sql<{ readonly seq: number }>`SELECT seq FROM convo_message ORDER BY seq`
       assert.deepStrictEqual(
         seqs.map((r) => r.seq),
-        [1, 2, 3, 4]
+        [1, 2, 10, 11, 12]
       )
     })
   )

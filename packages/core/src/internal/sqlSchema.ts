@@ -194,10 +194,12 @@ const publicIds = (dialect: Dialect, names: TableNames): ReadonlyArray<string> =
 
 /**
  * SQLite: the conversation's `last_seq` follows the inserted messages (a trigger), so that an append
- * is one INSERT, without a transaction around it. A message may not skip a `seq` (the guard aborts
- * the statement); one with a `seq` the conversation already passed (written the older way, after
- * advancing `last_seq` itself) leaves `last_seq` as it is. PostgreSQL appends in one statement
- * already (a CTE): nothing changes there.
+ * is one INSERT, without a transaction around it. A message that continues a turn already in the
+ * table may not skip a `seq` (the guard aborts the statement: the rows of one append never get a
+ * gap, whenever SQLite reads `last_seq`); a row of a new turn may carry any `seq` (another tool's
+ * row), and `last_seq` moves up to it; one with a `seq` the conversation already passed (written
+ * the older way, after advancing `last_seq` itself) leaves `last_seq` as it is. PostgreSQL appends
+ * in one statement already (a CTE): nothing changes there.
  */
 const seqTriggers = (dialect: Dialect, names: TableNames): ReadonlyArray<string> => {
   if (dialect === "pg") return []
@@ -206,8 +208,8 @@ const seqTriggers = (dialect: Dialect, names: TableNames): ReadonlyArray<string>
   const lastSeq = `(SELECT last_seq FROM ${conversation} WHERE id = NEW.conversation_id)`
   return [
     `CREATE TRIGGER ${q(names.messageSeqGuard)} BEFORE INSERT ON ${q(names.message)}
-WHEN NEW.seq > ${lastSeq} + 1
-BEGIN SELECT RAISE(ABORT, 'convo: a message seq may not skip past the conversation last_seq + 1'); END`,
+WHEN NEW.seq > ${lastSeq} + 1 AND EXISTS (SELECT 1 FROM ${q(names.message)} WHERE conversation_id = NEW.conversation_id AND turn_id = NEW.turn_id)
+BEGIN SELECT RAISE(ABORT, 'convo: a message of a stored turn may not skip past the conversation last_seq + 1'); END`,
     `CREATE TRIGGER ${q(names.messageSeqAdvance)} AFTER INSERT ON ${q(names.message)}
 WHEN NEW.seq > ${lastSeq}
 BEGIN UPDATE ${conversation} SET last_seq = NEW.seq, updated_at = ${sqliteNow} WHERE id = NEW.conversation_id; END`
