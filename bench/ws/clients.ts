@@ -128,9 +128,12 @@ const wsClient = async (system: System, port: number, index: number): Promise<Cl
 
 // ---- SSE clients (node:http, keep-alive)
 
-const agent = new Http.Agent({ keepAlive: true, maxSockets: Infinity })
+const agents: Array<Http.Agent> = []
 
 const sseClient = (system: System, port: number, index: number): Client => {
+  // one keep-alive connection per client, as a browser tab holds
+  const agent = new Http.Agent({ keepAlive: true, maxSockets: 1 })
+  agents.push(agent)
   let turns = 0
   const turn = (onDelta: (at: number) => void) =>
     new Promise<Turn>((resolve, reject) => {
@@ -202,7 +205,7 @@ const sseClient = (system: System, port: number, index: number): Client => {
       request.on("error", reject)
       request.end(body)
     })
-  return { turn, close: async () => undefined }
+  return { turn, close: async () => agent.destroy() }
 }
 
 export const connect = (system: System, port: number, index: number): Promise<Client> =>
@@ -220,4 +223,4 @@ export const connectAll = async (system: System, port: number, n: number): Promi
   return clients
 }
 
-export const closeAgent = () => agent.destroy()
+export const closeAgent = () => agents.splice(0).forEach((agent) => agent.destroy())

@@ -76,6 +76,12 @@ process.on("SIGTERM", () => process.exit(0))
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 
+/** Keep-alive sockets stay open between a client's turns (Node's default closes them after 5 s idle). */
+const keepAlive = (server: Http.Server): Http.Server => {
+  server.keepAliveTimeout = 120_000
+  return server
+}
+
 /** Serves `app` on a Node HTTP server on 127.0.0.1, port 0; runs `setup` first, then reports the port. */
 const listen = <ROut, E, E2>(
   app: Layer.Layer<ROut, E, HttpServer.HttpServer>,
@@ -87,7 +93,7 @@ const listen = <ROut, E, E2>(
     ready(server.address._tag === "TcpAddress" ? server.address.port : 0)
     return yield* Effect.never
   })
-  const node = NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
+  const node = NodeHttpServer.layer(() => keepAlive(Http.createServer()), { port: 0, host: "127.0.0.1" })
   Effect.runFork(
     program.pipe(
       Effect.provide(app.pipe(Layer.provideMerge(node))),
@@ -127,7 +133,7 @@ const aiSdkModel = () =>
   })
 
 const listenNode = (server: Http.Server) =>
-  server.listen(0, "127.0.0.1", () => {
+  keepAlive(server).listen(0, "127.0.0.1", () => {
     const address = server.address()
     ready(address === null || typeof address === "string" ? 0 : address.port)
   })

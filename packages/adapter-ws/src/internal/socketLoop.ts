@@ -25,6 +25,7 @@ import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as CloseCode from "../CloseCode.js"
+import * as DirectSend from "./directSend.js"
 import { classify, type Inbound } from "./frames.js"
 
 /**
@@ -134,9 +135,21 @@ export const run = (
         return flusher === undefined ? Effect.void : Fiber.interrupt(flusher)
       })
     )
+    // once a frame has come in, its handler's context holds the socket itself: from then on a frame
+    // is written at once (corked until the loop's next turn) when nothing waits in `outgoing`
+    let direct: ((frame: string) => void) | undefined
     const attach = session.attach({
       onEvent: (event) => {
-        outgoing.push(Protocol.encodeServerEvent(event))
+        const frame = Protocol.encodeServerEvent(event)
+        if (direct !== undefined && !flushing && !stopped) {
+          try {
+            direct(frame)
+            return
+          } catch {
+            direct = undefined
+          }
+        }
+        outgoing.push(frame)
         schedule()
       },
       onEnd: () => {
@@ -170,9 +183,19 @@ export const run = (
         Effect.forkScoped
       )
     }
+    let learned = false
+    const learnSocket = Effect.map(Effect.serviceOption(Socket.WebSocket), (ws) => {
+      learned = true
+      if (direct === undefined && Option.isSome(ws)) direct = DirectSend.make(ws.value)
+    })
     const handle = (frame: Inbound): Effect.Effect<boolean> => {
       switch (frame._tag) {
         case "Text":
+          if (!learned)
+            return Effect.zipRight(
+              learnSocket,
+              Effect.suspend(() => handle(frame))
+            )
           return Effect.flatMap(stillValid, (valid) =>
             valid ? Effect.as(session.receive(frame.text), true) : Effect.succeed(false)
           )
