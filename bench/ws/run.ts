@@ -38,7 +38,7 @@ interface Server {
   readonly stop: () => Promise<void>
 }
 
-const startServer = (mode: Mode, conversations: number, paceMs = 0, coalesceMs = 0): Promise<Server> =>
+const startServer = (mode: Mode, conversations: number, paceMs = 0): Promise<Server> =>
   new Promise((resolve, reject) => {
     const profile = process.env["BENCH_PROFILE_DIR"]
     const child: ChildProcess = fork(join(here, "server.ts"), [mode, String(conversations), String(paceMs)], {
@@ -48,7 +48,6 @@ const startServer = (mode: Mode, conversations: number, paceMs = 0, coalesceMs =
         "--expose-gc",
         ...(profile !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])
       ],
-      env: { ...process.env, ...(coalesceMs > 0 ? { CONVO_BENCH_COALESCE_MS: String(coalesceMs) } : {}) },
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
     const memories: Array<(memory: Memory) => void> = []
@@ -96,17 +95,16 @@ const round = (value: number, digits: number) => Number(value.toFixed(digits))
 interface Fast {
   readonly system: System
   readonly clients: number
-  readonly coalesceMs: number
   readonly deltas_per_s: number
   readonly cpu_ms_per_delta: number
   readonly turns_checked: number
   readonly peak_rss_mb: number
 }
 
-const measureFast = async (system: System, n: number, coalesceMs = 0): Promise<Fast> => {
+const measureFast = async (system: System, n: number): Promise<Fast> => {
   const warmupMs = quick ? 1000 : 2000
   const windowMs = quick ? 2500 : 5000
-  const server = await startServer(system, n, 0, coalesceMs)
+  const server = await startServer(system, n)
   try {
     const clients = await connectAll(system, server.port, n)
     let inWindow = 0
@@ -142,7 +140,6 @@ const measureFast = async (system: System, n: number, coalesceMs = 0): Promise<F
     const row: Fast = {
       system,
       clients: n,
-      coalesceMs,
       deltas_per_s: Math.round(inWindow / seconds),
       cpu_ms_per_delta: round((cpuEnd - cpuStart) / 1000 / inWindow, 4),
       turns_checked: checked,
@@ -287,10 +284,6 @@ const main = async () => {
       for (const system of ["langchain-ws", "raw-ws", "raw-sse"] as const) fast.push(await measureFast(system, n))
     }
   }
-  const coalesced: Array<Fast> = []
-  for (const n of quick ? [100] : [10, 100, 1000]) {
-    for (const system of ["convo-ws", "convo-sse"] as const) coalesced.push(await measureFast(system, n, 10))
-  }
   const paced: Array<Paced> = []
   for (const n of quick ? [100] : [30, 100, 200]) {
     for (const system of ["aisdk-ws", "convo-ws", "aisdk-sse", "convo-sse", "langchain-ws", "raw-ws"] as const) {
@@ -305,8 +298,8 @@ const main = async () => {
   console.log(`total ${total.toFixed(0)} s on ${cpus().length} cores; load ${load.before} → ${load.after}`)
   if (quick) return
   const results = join(here, "..", "results")
-  writeFileSync(join(results, "ws.json"), `${JSON.stringify({ fast, coalesced, paced, idle, load, total }, null, 2)}\n`)
-  writeFileSync(join(results, "ws.md"), report({ fast, coalesced, paced, idle, load, total }))
+  writeFileSync(join(results, "ws.json"), `${JSON.stringify({ fast, paced, idle, load, total }, null, 2)}\n`)
+  writeFileSync(join(results, "ws.md"), report({ fast, paced, idle, load, total }))
   console.log("wrote bench/results/ws.json and bench/results/ws.md")
 }
 
@@ -314,7 +307,6 @@ const verdict = (ok: boolean) => (ok ? "met" : "**missed**")
 
 const report = (r: {
   readonly fast: ReadonlyArray<Fast>
-  readonly coalesced: ReadonlyArray<Fast>
   readonly paced: ReadonlyArray<Paced>
   readonly idle: ReadonlyArray<Idle>
   readonly load: { readonly before: number; readonly after: number }
@@ -325,14 +317,13 @@ const report = (r: {
     [...new Set(r.fast.map((row) => row.clients))].flatMap((n) => {
       const convo = find(`convo-${transport}`, n)
       const peer = find(`aisdk-${transport}`, n)
-      const coalesced = r.coalesced.find((row) => row.system === `convo-${transport}` && row.clients === n)
       if (convo === undefined || peer === undefined) return []
       const ratio = convo.deltas_per_s / peer.deltas_per_s
       const cpu = convo.cpu_ms_per_delta / peer.cpu_ms_per_delta
       const coalescedRatio =
         coalesced === undefined ? "–" : `${(coalesced.deltas_per_s / peer.deltas_per_s).toFixed(2)}×`
       return [
-        `| ${transport === "ws" ? "WebSocket" : "SSE"} | ${n.toLocaleString("en")} | ${convo.deltas_per_s.toLocaleString("en")} | ${peer.deltas_per_s.toLocaleString("en")} | ${ratio.toFixed(2)}× (${verdict(ratio >= 1.5)}) | ${coalescedRatio} | ${convo.cpu_ms_per_delta} / ${peer.cpu_ms_per_delta} | ${cpu.toFixed(2)}× (${verdict(cpu <= 0.5)}) | ${convo.peak_rss_mb} / ${peer.peak_rss_mb} |`
+        `| ${transport === "ws" ? "WebSocket" : "SSE"} | ${n.toLocaleString("en")} | ${convo.deltas_per_s.toLocaleString("en")} | ${peer.deltas_per_s.toLocaleString("en")} | ${ratio.toFixed(2)}× (${verdict(ratio >= 1.5)}) | ${convo.cpu_ms_per_delta} / ${peer.cpu_ms_per_delta} | ${cpu.toFixed(2)}× (${verdict(cpu <= 0.5)}) | ${convo.peak_rss_mb} / ${peer.peak_rss_mb} |`
       ]
     })
   )
@@ -389,8 +380,8 @@ delta's text and the whole reply of every turn (a wrong or missing delta fails t
 
 convo ÷ AI SDK, same transport, same run:
 
-| transport | clients | convo deltas/s | AI SDK deltas/s | ratio (target ≥ 1.5×) | with coalescing (10 ms) | CPU ms per delta convo / AI SDK | CPU ratio (target ≤ 0.5×) | peak RSS MB convo / AI SDK |
-| --- | ---: | ---: | ---: | :--- | :--- | ---: | :--- | ---: |
+| transport | clients | convo deltas/s | AI SDK deltas/s | ratio (target ≥ 1.5×) | CPU ms per delta convo / AI SDK | CPU ratio (target ≤ 0.5×) | peak RSS MB convo / AI SDK |
+| --- | ---: | ---: | ---: | :--- | ---: | :--- | ---: |
 ${ratioRows.join("\n")}
 
 The other systems of the same run:

@@ -15,7 +15,7 @@
  * - `raw-ws` / `raw-sse`: the floor: `ws` / `node:http` answering each message with the deltas.
  * - `bare`: `@effect/platform`'s upgrade and `Socket.runRaw` with nothing else (memory breakdown).
  *
- * argv: `<mode> <conversations> <paceMs> <coalesceMs>`. Sends `{ port }` to the parent when
+ * argv: `<mode> <conversations> <paceMs>`. Sends `{ port }` to the parent when
  * listening; answers `{ type: "memory" }` with `process.memoryUsage()` after a full GC and
  * `{ type: "cpu" }` with `process.cpuUsage()`.
  */

@@ -3,13 +3,16 @@
  * `ConversationEvents` port over an event table and LISTEN/NOTIFY.
  *
  * - **Publish** writes the event to the `convo_event` table (see `PgMigrations`) and, in the same
- *   statement, NOTIFYs `conversation_id:id` on one channel (`convo_events`): payloads stay far
- *   below NOTIFY's 8,000 bytes whatever the event holds. The event id is the row's `bigserial`:
+ *   statement, NOTIFYs `<process nonce>|conversation_id:id,...` on one channel (`convo_events`):
+ *   payloads stay far below NOTIFY's 8,000 bytes whatever the event holds. (Processes of an older
+ *   version, whose payload had no nonce, do not understand it: upgrade every process together.) The event id is the row's `bigserial`:
  *   increasing, and unique across conversations. Concurrent publishes of a process are written
  *   together, up to `maxBatch` rows in one INSERT (a group commit), by one writer fiber.
  * - **Local subscribers** of the publishing process get the event at once, without waiting for the
- *   NOTIFY round trip; **other processes** read the rows named by the notifications (one query for
- *   every pending conversation; while notifications keep coming, a read waits 8 ms to gather more). Every delivery goes through one per-conversation hub per process
+ *   NOTIFY round trip, and skip their own notifications; **other processes** read the rows named by
+ *   the notifications, of the conversations they watch only (one query for every pending
+ *   conversation; while notifications keep coming, a read waits 8 ms to gather more): a process
+ *   reads no event of a conversation it has no watcher of (`rowsRead` counts what it reads). Every delivery goes through one per-conversation hub per process
  *   that delivers each id once, in increasing order.
  * - **Resume** (`subscribe(id, after)`) reads the table: the retained events with a greater id,
  *   then the live ones, never twice.
@@ -240,7 +243,10 @@ export const make = (
         }
         return
       }
-      for (const pair of payload.split(",")) {
+      // `<nonce>|c:id,...`: this process's own events reach its watchers from the writer, unread
+      const bar = payload.indexOf("|")
+      if (bar !== -1 && payload.slice(0, bar) === nonce) return
+      for (const pair of payload.slice(bar + 1).split(",")) {
         const colon = pair.indexOf(":")
         const conversationId = Number(pair.slice(0, colon))
         const id = Number(pair.slice(colon + 1))
@@ -303,11 +309,11 @@ export const make = (
            SELECT c, p::jsonb FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS t(c, p, n) ORDER BY n
            RETURNING id, conversation_id
          ), notified AS (
-           SELECT pg_notify($3, string_agg(conversation_id::text || ':' || id::text, ',')) FROM inserted
+           SELECT pg_notify($3, $4 || '|' || string_agg(conversation_id::text || ':' || id::text, ',')) FROM inserted
          )
          SELECT i.id, (SELECT max(e.id) FROM ${table} e WHERE e.conversation_id = i.conversation_id) AS prev
          FROM inserted i, notified ORDER BY i.id`,
-        [batch.map((pending) => pending.conversationId), batch.map((pending) => pending.json), channel]
+        [batch.map((pending) => pending.conversationId), batch.map((pending) => pending.json), channel, nonce]
       )
 
     const write = (chunk: Chunk.Chunk<Pending>) =>
