@@ -320,8 +320,6 @@ const report = (r: {
       if (convo === undefined || peer === undefined) return []
       const ratio = convo.deltas_per_s / peer.deltas_per_s
       const cpu = convo.cpu_ms_per_delta / peer.cpu_ms_per_delta
-      const coalescedRatio =
-        coalesced === undefined ? "–" : `${(coalesced.deltas_per_s / peer.deltas_per_s).toFixed(2)}×`
       return [
         `| ${transport === "ws" ? "WebSocket" : "SSE"} | ${n.toLocaleString("en")} | ${convo.deltas_per_s.toLocaleString("en")} | ${peer.deltas_per_s.toLocaleString("en")} | ${ratio.toFixed(2)}× (${verdict(ratio >= 1.5)}) | ${convo.cpu_ms_per_delta} / ${peer.cpu_ms_per_delta} | ${cpu.toFixed(2)}× (${verdict(cpu <= 0.5)}) | ${convo.peak_rss_mb} / ${peer.peak_rss_mb} |`
       ]
