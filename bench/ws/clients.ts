@@ -135,6 +135,7 @@ const sseClient = (system: System, port: number, index: number): Client => {
   const agent = new Http.Agent({ keepAlive: true, maxSockets: 1 })
   agents.push(agent)
   let turns = 0
+  const tag = Math.random().toString(36).slice(2, 8)
   const turn = (onDelta: (at: number) => void) =>
     new Promise<Turn>((resolve, reject) => {
       const arrivals: Array<number> = []
@@ -144,7 +145,7 @@ const sseClient = (system: System, port: number, index: number): Client => {
       const n = turns++
       const body = aisdk
         ? JSON.stringify({ messages: [{ role: "user", content: "Tell me something." }] })
-        : JSON.stringify({ type: "user_message", text: "Tell me something.", clientId: `c${index}-${n}` })
+        : JSON.stringify({ type: "user_message", text: "Tell me something.", clientId: `c${tag}-${index}-${n}` })
       const path = system === "convo-sse" ? `/conversations/${index + 1}/messages` : "/"
       const sentAt = performance.now()
       const request = Http.request(

@@ -101,11 +101,10 @@ interface Fast {
   readonly peak_rss_mb: number
 }
 
-const measureFast = async (system: System, n: number): Promise<Fast> => {
+const measureFast = async (server: Server, system: System, n: number): Promise<Fast> => {
   const warmupMs = quick ? 1000 : 2000
   const windowMs = quick ? 2500 : 5000
-  const server = await startServer(system, n)
-  try {
+  {
     const clients = await connectAll(system, server.port, n)
     let inWindow = 0
     let measuring = false
@@ -147,8 +146,6 @@ const measureFast = async (system: System, n: number): Promise<Fast> => {
     }
     console.log(JSON.stringify(row))
     return row
-  } finally {
-    await server.stop()
   }
 }
 
@@ -164,9 +161,8 @@ interface Paced {
 
 const PACE_MS = 20
 
-const measurePaced = async (system: System, n: number): Promise<Paced> => {
-  const server = await startServer(system, n, PACE_MS)
-  try {
+const measurePaced = async (server: Server, system: System, n: number): Promise<Paced> => {
+  {
     const clients = await connectAll(system, server.port, n)
     const turns = await Promise.all(
       clients.map(async (client, i) => {
@@ -192,6 +188,19 @@ const measurePaced = async (system: System, n: number): Promise<Paced> => {
     }
     console.log(JSON.stringify(row))
     return row
+  }
+}
+
+/** Runs `f` with one server of the system (serving up to `conversations` clients), then stops it. */
+const withServer = async <A>(
+  system: Mode,
+  conversations: number,
+  paceMs: number,
+  f: (server: Server) => Promise<A>
+): Promise<A> => {
+  const server = await startServer(system, conversations, paceMs)
+  try {
+    return await f(server)
   } finally {
     await server.stop()
   }
@@ -268,27 +277,30 @@ const measureIdle = async (mode: Mode, n: number): Promise<Idle> => {
 const main = async () => {
   const profiled = process.argv.indexOf("--profile")
   if (profiled !== -1) {
-    console.log(JSON.stringify(await measureFast(process.argv[profiled + 1] as System, 100)))
+    const system = process.argv[profiled + 1] as System
+    console.log(JSON.stringify(await withServer(system, 100, 0, (server) => measureFast(server, system, 100))))
     closeAgent()
     return
   }
   const began = performance.now()
   const loadBefore = loadavg()[0]!
+  // one server per system and profile, the sizes in increasing order on it (a server's start costs
+  // more than a measurement on this machine); the systems compared alternate within each size
   const fast: Array<Fast> = []
   const sizes = quick ? [10, 100] : [10, 100, 1000]
-  for (const n of sizes) {
-    for (const system of ["aisdk-ws", "convo-ws", "aisdk-sse", "convo-sse"] as const) {
-      fast.push(await measureFast(system, n))
-    }
-    if (n <= 100) {
-      for (const system of ["langchain-ws", "raw-ws", "raw-sse"] as const) fast.push(await measureFast(system, n))
-    }
+  const fastSystems = ["aisdk-ws", "convo-ws", "aisdk-sse", "convo-sse", "langchain-ws", "raw-ws", "raw-sse"] as const
+  for (const system of fastSystems) {
+    const own = system.startsWith("convo") || system.startsWith("aisdk") ? sizes : sizes.filter((n) => n <= 100)
+    await withServer(system, Math.max(...own), 0, async (server) => {
+      for (const n of own) fast.push(await measureFast(server, system, n))
+    })
   }
   const paced: Array<Paced> = []
-  for (const n of quick ? [100] : [30, 100, 200]) {
-    for (const system of ["aisdk-ws", "convo-ws", "aisdk-sse", "convo-sse", "langchain-ws", "raw-ws"] as const) {
-      paced.push(await measurePaced(system, n))
-    }
+  const pacedSizes = quick ? [100] : [30, 100, 200]
+  for (const system of ["aisdk-ws", "convo-ws", "aisdk-sse", "convo-sse", "langchain-ws", "raw-ws"] as const) {
+    await withServer(system, Math.max(...pacedSizes), PACE_MS, async (server) => {
+      for (const n of pacedSizes) paced.push(await measurePaced(server, system, n))
+    })
   }
   const idle: Array<Idle> = []
   for (const mode of ["convo-ws", "aisdk-ws", "raw-ws", "bare"] as const) idle.push(await measureIdle(mode, 1000))
