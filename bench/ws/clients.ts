@@ -27,6 +27,11 @@ const isWs = (system: System) => system.endsWith("-ws")
 
 class Mismatch extends Error {}
 
+/** Every delta is checked as it comes: the k-th delta of a reply must be the k-th scripted one. */
+const checkDelta = (system: System, k: number, text: string) => {
+  if (text !== `w${k} `) throw new Mismatch(`${system}: delta ${k} was ${JSON.stringify(text)}`)
+}
+
 const check = (system: System, text: string, deltas: number) => {
   if (text !== expectedReply || deltas < 1) {
     throw new Mismatch(`${system}: the reply was ${JSON.stringify(text.slice(0, 60))}… after ${deltas} deltas`)
@@ -74,13 +79,14 @@ const wsClient = async (system: System, port: number, index: number): Promise<Cl
           reject(error)
         }
       }
-      current = (data) => {
+      const handle = (data: string) => {
         const at = performance.now()
         const frame = JSON.parse(data) as Record<string, unknown>
         if (system === "aisdk-ws") {
           if (frame["type"] === "chunk") {
             const chunk = frame["chunk"] as { type: string; delta?: string }
             if (chunk.type === "text-delta") {
+              checkDelta(system, arrivals.length, chunk.delta!)
               text += chunk.delta
               arrivals.push(at)
               onDelta(at)
@@ -95,6 +101,7 @@ const wsClient = async (system: System, port: number, index: number): Promise<Cl
             return
           case "message_delta":
             if (convo && frame["id"] !== aiId) return reject(new Error(`${system}: a delta of another message`))
+            checkDelta(system, arrivals.length, frame["text"] as string)
             text += frame["text"] as string
             arrivals.push(at)
             onDelta(at)
@@ -104,6 +111,14 @@ const wsClient = async (system: System, port: number, index: number): Promise<Cl
             return finish()
           case "error":
             return reject(new Error(`${system}: ${data}`))
+        }
+      }
+      current = (data) => {
+        try {
+          handle(data)
+        } catch (error) {
+          current = undefined
+          reject(error)
         }
       }
       const sentAt = performance.now()
@@ -166,6 +181,14 @@ const sseClient = (system: System, port: number, index: number): Client => {
           response.setEncoding("utf8")
           let buffer = ""
           response.on("data", (part: string) => {
+            try {
+              onData(part)
+            } catch (error) {
+              reject(error)
+              response.destroy()
+            }
+          })
+          const onData = (part: string) => {
             const at = performance.now()
             buffer += part
             let end: number
@@ -179,18 +202,20 @@ const sseClient = (system: System, port: number, index: number): Client => {
               const event = JSON.parse(data) as Record<string, unknown>
               if (aisdk) {
                 if (event["type"] === "text-delta") {
+                  checkDelta(system, arrivals.length, event["delta"] as string)
                   text += event["delta"] as string
                   arrivals.push(at)
                   onDelta(at)
                 } else if (event["type"] === "finish") status = "complete"
               } else if (event["type"] === "message_delta") {
+                checkDelta(system, arrivals.length, event["text"] as string)
                 text += event["text"] as string
                 arrivals.push(at)
                 onDelta(at)
               } else if (event["type"] === "turn_end") status = event["status"] as string
               else if (event["type"] === "error") status = `error ${data}`
             }
-          })
+          }
           response.on("end", () => {
             try {
               if (status !== "complete") throw new Error(`${system}: the stream ended with status ${status}`)
