@@ -222,6 +222,15 @@ const withServer = async <A>(
   }
 }
 
+/** `promise`, or a failure when it gives nothing within `ms`. */
+const withDeadline = <A>(promise: Promise<A>, ms: number): Promise<A> =>
+  Promise.race([
+    promise,
+    sleep(ms).then(() => {
+      throw new Error(`no result within ${ms / 1000} s`)
+    })
+  ])
+
 // ---- idle memory
 
 interface Idle {
@@ -307,36 +316,60 @@ const main = async () => {
   }
   const began = performance.now()
   const loadBefore = loadavg()[0]!
-  // fast: one server per system and size; paced: one per system, the sizes in increasing order on it
-  // (its turns run to their end)
+  // one server per system and profile, the sizes in increasing order on it (on this shared machine a
+  // server's start costs more than a measurement); a measurement that gives no result in time is
+  // recorded as failed and the system's larger sizes are skipped
   const failures: Array<string> = []
   const fast: Array<Fast> = []
   const sizes = quick ? [10, 100] : [10, 100, 1000]
-  const fastSystems = ["aisdk-ws", "convo-ws", "aisdk-sse", "convo-sse", "langchain-ws", "raw-ws", "raw-sse"] as const
-  for (const system of fastSystems) {
-    const own = system.startsWith("convo") || system.startsWith("aisdk") ? sizes : sizes.filter((n) => n <= 100)
-    // a server of its own per size: closing clients mid-turn leaves some servers busy or unresponsive
-    for (const n of own) {
-      await withServer(system, n, 0, async (server) => {
-        fast.push(await measureFast(server, system, n))
-      }).catch((error) => {
-        console.error(`fast ${system} at ${n} failed:`, error)
-        failures.push(`fast ${system} at ${n}: ${String(error)}`)
+  // convo and the AI SDK on the same transport: both servers up, measured one after the other at
+  // each size, so each ratio compares measurements taken moments apart
+  for (const transport of ["ws", "sse"] as const) {
+    const pair = [`aisdk-${transport}`, `convo-${transport}`] as const
+    await withServer(pair[0], Math.max(...sizes), 0, (peer) =>
+      withServer(pair[1], Math.max(...sizes), 0, async (convo) => {
+        const skipped = new Set<System>()
+        for (const n of sizes) {
+          for (const [system, server] of [
+            [pair[0], peer],
+            [pair[1], convo]
+          ] as const) {
+            if (skipped.has(system)) continue
+            await withDeadline(measureFast(server, system, n), 120_000)
+              .then((row) => fast.push(row))
+              .catch((error) => {
+                console.error(`fast ${system} at ${n} failed:`, error)
+                failures.push(`fast ${system} at ${n} clients: ${String(error)}`)
+                skipped.add(system)
+              })
+          }
+        }
       })
-    }
+    ).catch((error) => {
+      console.error(`fast ${transport} failed:`, error)
+      failures.push(`fast ${transport}: ${String(error)}`)
+    })
+  }
+  for (const system of ["langchain-ws", "raw-ws", "raw-sse"] as const) {
+    await withServer(system, 100, 0, async (server) => {
+      fast.push(await withDeadline(measureFast(server, system, 100), 120_000))
+    }).catch((error) => {
+      console.error(`fast ${system} failed:`, error)
+      failures.push(`fast ${system}: ${String(error)}`)
+    })
   }
   const paced: Array<Paced> = []
-  const pacedSizes = quick ? [100] : [30, 100, 200]
-  for (const system of ["aisdk-ws", "convo-ws", "aisdk-sse", "convo-sse", "langchain-ws", "raw-ws"] as const) {
+  const pacedSizes = quick ? [100] : [30, 100]
+  for (const system of ["convo-ws", "aisdk-ws", "convo-sse", "aisdk-sse"] as const) {
     await withServer(system, Math.max(...pacedSizes), PACE_MS, async (server) => {
-      for (const n of pacedSizes) paced.push(await measurePaced(server, system, n))
+      for (const n of pacedSizes) paced.push(await withDeadline(measurePaced(server, system, n), 120_000))
     }).catch((error) => {
       console.error(`paced ${system} failed:`, error)
       failures.push(`paced ${system}: ${String(error)}`)
     })
   }
   const idle: Array<Idle> = []
-  for (const mode of ["convo-ws", "aisdk-ws", "raw-ws", "bare"] as const) {
+  for (const mode of ["convo-ws", "raw-ws", "bare"] as const) {
     await measureIdle(mode, 1000)
       .then((row) => idle.push(row))
       .catch((error) => {

@@ -43,8 +43,11 @@ export class Outbox {
     this.buffer = undefined
     this.writer = writer
     for (const event of kept) {
-      if (this.writer !== writer) return
-      writer.onEvent(event)
+      try {
+        writer.onEvent(event)
+      } catch (error) {
+        console.error("convo session: the transport's writer threw", error)
+      }
     }
     if (this.ended) writer.onEnd?.()
   }
