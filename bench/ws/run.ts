@@ -488,6 +488,16 @@ Idle connections (target for convo ≤ 100 MB per 1,000: ${convoIdle === undefin
 ${idleRows.join("\n")}
 
 (\`bare\`: \`@effect/platform\`'s upgrade and \`Socket.runRaw\` with nothing else — what the platform itself costs.)
+
+## Single runs earlier the same night
+
+\`--profile <system>\` runs (one fast measurement at 100 clients, one server at a time, load average 5–8) of the
+same event path (commit 1cfa403, which this one only extends with tests, docs and the benchmark): convo-sse 6,920
+deltas/s at 0.263 ms CPU per delta, then aisdk-sse 2,244 at 0.775 (3.1×, CPU 0.34×); convo-ws 4,398 at 0.219, then
+aisdk-ws 3,520 at 0.461 (1.25×, CPU 0.47×); convo-ws 8,157 at 0.150 under \`--cpu-prof\`. Before the change (commit
+67a929b), convo-ws gave 2,429 at 1.077 right after aisdk-ws gave 5,773 at 0.253 (0.42×). They are quoted to show how
+far apart runs on this machine are, not as the result.
+
 ## Where convo's time goes
 
 A CPU profile of the convo WebSocket server (\`BENCH_PROFILE_DIR=… npx tsx bench/ws/run.ts --profile convo-ws\`:

@@ -281,20 +281,27 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     })
     // a closing session ends what it still has queued (stored as `aborted`), after its running turn
     yield* Effect.addFinalizer(() => cancelQueued)
-    const runQueued: Effect.Effect<void> = Effect.suspend(() => {
-      const accepted = inbox.shift()
-      if (accepted === undefined) {
-        runnerActive = false
-        return Effect.void
-      }
-      return Effect.fork(Turn.run(env, accepted)).pipe(
-        Effect.tap((fiber) => Effect.sync(() => (running = fiber))),
-        // a closing session interrupts the turn and waits for it to store itself as `aborted`
-        Effect.flatMap((fiber) => Fiber.await(fiber).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))),
-        Effect.ensuring(Effect.sync(() => (running = undefined)).pipe(Effect.zipRight(settle(-1)))),
-        Effect.zipRight(runQueued)
-      )
-    })
+    // taking a message and forking its turn is one uninterruptible step (a session closing in between
+    // would lose the message: neither run nor cancelled); the turn and the wait for it stay interruptible
+    const runOne: Effect.Effect<boolean> = Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const accepted = inbox.shift()
+        if (accepted === undefined) {
+          runnerActive = false
+          return Effect.succeed(false)
+        }
+        // forked uninterruptible: the turn makes its own body interruptible, and stores the message
+        // however early it is interrupted
+        return Effect.fork(Turn.run(env, accepted)).pipe(
+          Effect.tap((fiber) => Effect.sync(() => (running = fiber))),
+          // a closing session interrupts the turn and waits for it to store itself as `aborted`
+          Effect.flatMap((fiber) => restore(Fiber.await(fiber)).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))),
+          Effect.ensuring(Effect.sync(() => (running = undefined)).pipe(Effect.zipRight(settle(-1)))),
+          Effect.as(true)
+        )
+      })
+    )
+    const runQueued: Effect.Effect<void> = Effect.flatMap(runOne, (more) => (more ? runQueued : Effect.void))
     const enqueue = (accepted: Turn.Accepted) =>
       settle(1).pipe(
         Effect.zipRight(Effect.sync(() => inbox.push(accepted))),
