@@ -41,6 +41,9 @@ const repeat = Math.max(1, Number(process.env["SCALE_REPEAT"] ?? 2))
 const conversations = Number(process.env["SCALE_CONVERSATIONS"] ?? 100)
 const perConversation = Number(process.env["SCALE_PER_CONVERSATION"] ?? 3)
 const replyWords = 5
+/** `spread`: a conversation's connections on different processes; `partitioned`: all on process c % N. */
+const layouts = (process.env["SCALE_LAYOUTS"] ?? "partitioned,spread").split(",") as Array<Layout>
+type Layout = "spread" | "partitioned"
 const pool = 10
 
 const pgConfig = {
@@ -67,6 +70,8 @@ interface Server {
   readonly port: number
   readonly pid: number
   readonly child: ChildProcess
+  /** Event rows the process has read from the table so far (PgConversationEvents.rowsRead). */
+  readonly rowsRead: () => Promise<number>
 }
 
 const startServer = (database: string): Promise<Server> =>
@@ -90,10 +95,34 @@ const startServer = (database: string): Promise<Server> =>
       stdio: ["ignore", "pipe", "inherit"]
     })
     let output = ""
+    let started = false
+    const reads: Array<(n: number) => void> = []
+    let lines = ""
     child.stdout!.on("data", (chunk: Buffer) => {
-      output += chunk.toString("utf8")
+      const text = chunk.toString("utf8")
+      if (!started) output += text
+      lines += text
+      let end: number
+      while ((end = lines.indexOf("\n")) !== -1) {
+        const line = lines.slice(0, end)
+        lines = lines.slice(end + 1)
+        const read = /^ROWS_READ (\d+)$/.exec(line)
+        if (read !== null) reads.shift()?.(Number(read[1]))
+      }
       const found = /PORT (\d+) PID (\d+)/.exec(output)
-      if (found !== null) resolve({ port: Number(found[1]), pid: Number(found[2]), child })
+      if (found !== null && !started) {
+        started = true
+        resolve({
+          port: Number(found[1]),
+          pid: Number(found[2]),
+          child,
+          rowsRead: () =>
+            new Promise((done) => {
+              reads.push(done)
+              child.kill("SIGUSR2")
+            })
+        })
+      }
     })
     child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${output}`)))
   })
@@ -237,7 +266,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // ---- one run
 
+interface PerProcess {
+  /** Event rows it read from the table in the window. */
+  readonly rowsRead: number
+  /** Distinct events its clients received in the window. */
+  readonly eventsDelivered: number
+  /** Events stored in the window of the conversations it watches / of the others. */
+  readonly eventsOfWatched: number
+  readonly eventsOfOthers: number
+}
+
 interface Result {
+  readonly layout: Layout
+  readonly perProcess: ReadonlyArray<PerProcess>
   readonly processes: number
   readonly turnsPerSecond: number
   readonly eventsDeliveredPerSecond: number
@@ -258,7 +299,7 @@ interface Result {
   }
 }
 
-const runWith = async (database: string, processes: number): Promise<Result> => {
+const runWith = async (database: string, processes: number, layout: Layout): Promise<Result> => {
   const servers = await Promise.all(Array.from({ length: processes }, () => startServer(database)))
   try {
     const ids = await admin(database, async (client) => {
@@ -267,11 +308,13 @@ const runWith = async (database: string, processes: number): Promise<Result> => 
       )
       return result.rows.map((row) => Number(row.id))
     })
-    // connection k of conversation c goes to process (c * 3 + k) % N: watchers spread over processes
+    // spread: connection k of conversation c goes to process (c * 3 + k) % N, so a conversation's
+    // watchers sit on different processes; partitioned: every connection of c on process c % N
     const clients: Array<BenchClient> = []
     ids.forEach((conversation, c) => {
       for (let k = 0; k < perConversation; k++) {
-        const serverOf = (slot: number) => (c * perConversation + slot) % processes
+        const serverOf = (slot: number) =>
+          layout === "spread" ? (c * perConversation + slot) % processes : c % processes
         const server = serverOf(k)
         clients.push(new BenchClient(servers[server]!.port, server, conversation, k, serverOf))
       }
@@ -288,6 +331,7 @@ const runWith = async (database: string, processes: number): Promise<Result> => 
       driver: process.cpuUsage(),
       machine: machineCpu()
     }
+    const readStart = await Promise.all(servers.map((server) => server.rowsRead()))
     const first = await admin(database, async (client) =>
       Number((await client.query<{ id: string }>("SELECT coalesce(max(id), 0) AS id FROM convo_event")).rows[0]!.id)
     )
@@ -296,6 +340,7 @@ const runWith = async (database: string, processes: number): Promise<Result> => 
     const last = await admin(database, async (client) =>
       Number((await client.query<{ id: string }>("SELECT coalesce(max(id), 0) AS id FROM convo_event")).rows[0]!.id)
     )
+    const readEnd = await Promise.all(servers.map((server) => server.rowsRead()))
     const wall = (windowEnd - windowStart) / 1000
     const driverCpu = process.cpuUsage(cpuStart.driver)
     const serversCpu = (servers.reduce((sum, server) => sum + cpuOf(server.pid), 0) - cpuStart.servers) / wall
@@ -318,6 +363,30 @@ const runWith = async (database: string, processes: number): Promise<Result> => 
       )
       return new Map(result.rows.map((row) => [Number(row.id), Number(row.t)]))
     })
+    const conversationOf = await admin(database, async (client) => {
+      const result = await client.query<{ id: string; conversation_id: string }>(
+        "SELECT id, conversation_id FROM convo_event WHERE id > $1 AND id <= $2",
+        [first, last]
+      )
+      return result.rows.map((row) => Number(row.conversation_id))
+    })
+    const perProcess: Array<PerProcess> = servers.map((_, i) => {
+      const watched = new Set(clients.filter((client) => client.server === i).map((client) => client.conversation))
+      const delivered = new Set<number>()
+      for (const client of clients) {
+        if (client.server !== i) continue
+        for (const sample of client.samples) {
+          if (sample.at >= windowStart && sample.at <= windowEnd) delivered.add(sample.eventId)
+        }
+      }
+      const ofWatched = conversationOf.filter((conversation) => watched.has(conversation)).length
+      return {
+        rowsRead: readEnd[i]! - readStart[i]!,
+        eventsDelivered: delivered.size,
+        eventsOfWatched: ofWatched,
+        eventsOfOthers: conversationOf.length - ofWatched
+      }
+    })
     const all: Array<number> = []
     const local: Array<number> = []
     const cross: Array<number> = []
@@ -335,6 +404,8 @@ const runWith = async (database: string, processes: number): Promise<Result> => 
     const turnLatencies = clients.flatMap((client) => client.turnLatencies)
     clients.forEach((client) => client.ws.terminate())
     return {
+      layout,
+      perProcess,
       processes,
       turnsPerSecond: round(turns.length / wall),
       eventsDeliveredPerSecond: round(all.length / wall),
@@ -368,15 +439,18 @@ try {
     stdio: "inherit"
   })
   const results: Array<Result> = []
-  for (const processes of processCounts) {
-    // the machine may be shared: keep the run that the least other work competed with
-    let best: Result | undefined
-    for (let i = 0; i < repeat; i++) {
-      const result = await runWith(database, processes)
-      console.log(JSON.stringify(result))
-      if (best === undefined || result.cpuCoresUsed.other < best.cpuCoresUsed.other) best = result
+  for (const layout of layouts) {
+    for (const processes of processCounts) {
+      if (layout === "spread" && processes === 1) continue // the same as partitioned on one process
+      // the machine may be shared: keep the run that the least other work competed with
+      let best: Result | undefined
+      for (let i = 0; i < repeat; i++) {
+        const result = await runWith(database, processes, layout)
+        console.log(JSON.stringify(result))
+        if (best === undefined || result.cpuCoresUsed.other < best.cpuCoresUsed.other) best = result
+      }
+      results.push(best!)
     }
-    results.push(best!)
   }
   const pgVersion = await admin(
     database,
@@ -423,7 +497,7 @@ function markdown(report: {
 }): string {
   const rows = report.results.map(
     (r) =>
-      `| ${r.processes} | ${r.turnsPerSecond} | ${r.eventsPublishedPerSecond} | ${r.eventsDeliveredPerSecond} | ${r.eventLatencyMs.all.p50} / ${r.eventLatencyMs.all.p99} | ${r.eventLatencyMs.local.p50} / ${r.eventLatencyMs.local.p99} | ${r.eventLatencyMs.cross.samples === 0 ? "–" : `${r.eventLatencyMs.cross.p50} / ${r.eventLatencyMs.cross.p99}`} | ${r.turnLatencyMs.p50} / ${r.turnLatencyMs.p99} | ${r.cpuMsPerTurn.servers} / ${r.cpuMsPerTurn.postgres} | ${r.cpuCoresUsed.servers} / ${r.cpuCoresUsed.postgres} / ${r.cpuCoresUsed.driver} / ${r.cpuCoresUsed.other} |`
+      `| ${r.layout} | ${r.processes} | ${r.turnsPerSecond} | ${r.eventsPublishedPerSecond} | ${r.eventsDeliveredPerSecond} | ${r.eventLatencyMs.all.p50} / ${r.eventLatencyMs.all.p99} | ${r.eventLatencyMs.local.p50} / ${r.eventLatencyMs.local.p99} | ${r.eventLatencyMs.cross.samples === 0 ? "–" : `${r.eventLatencyMs.cross.p50} / ${r.eventLatencyMs.cross.p99}`} | ${r.turnLatencyMs.p50} / ${r.turnLatencyMs.p99} | ${r.cpuMsPerTurn.servers} / ${r.cpuMsPerTurn.postgres} | ${r.cpuCoresUsed.servers} / ${r.cpuCoresUsed.postgres} / ${r.cpuCoresUsed.driver} / ${r.cpuCoresUsed.other} |`
   )
   return `# Scale benchmark: server processes on one PostgreSQL
 
@@ -438,8 +512,26 @@ table read. CPU is in cores (CPU seconds per second): servers / all postgres pro
 benchmark driver with its 300 clients / anything else running on the machine meanwhile. Each row is
 the run, of several, that the least other work competed with.
 
-| processes | turns/s | events stored/s | events delivered/s | event latency p50 / p99 (ms) | local p50 / p99 | cross-process p50 / p99 | turn latency p50 / p99 (ms) | CPU ms per turn: servers / postgres | CPU cores: servers / postgres / driver / other |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| layout | processes | turns/s | events stored/s | events delivered/s | event latency p50 / p99 (ms) | local p50 / p99 | cross-process p50 / p99 | turn latency p50 / p99 (ms) | CPU ms per turn: servers / postgres | CPU cores: servers / postgres / driver / other |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
+
+Layouts: **partitioned** — every connection of conversation c on process c % N, so each process
+watches 1/N of the conversations; **spread** — the 3 connections of a conversation on 3 different
+processes (each process watches every conversation when N = 3).
+
+Event rows each process read from \`convo_event\` in the window (\`PgConversationEvents.rowsRead\`),
+against the distinct events its clients received and the events stored meanwhile of the
+conversations it watches and of the others. A process reads only rows of conversations it watches,
+and only those another process published (its own reach its watchers without a read):
+
+| layout | processes | per process: rows read / events delivered / stored of its conversations / stored of others | rows read per delivered event |
+| --- | --- | --- | --- |
+${report.results
+  .map(
+    (r) =>
+      `| ${r.layout} | ${r.processes} | ${r.perProcess.map((p) => `${p.rowsRead} / ${p.eventsDelivered} / ${p.eventsOfWatched} / ${p.eventsOfOthers}`).join(" · ")} | ${r.perProcess.map((p) => (p.eventsDelivered === 0 ? "–" : (p.rowsRead / p.eventsDelivered).toFixed(2))).join(" · ")} |`
+  )
+  .join("\n")}
 `
 }

@@ -1,28 +1,30 @@
 /**
- * WebSocket benchmark: a convo chat socket (`ChatSocket` on a Node HTTP server + `ChatAgent` +
- * in-memory store + an instant scripted model streaming 50 deltas) against a raw `ws` server
- * relaying the same 50 frames per message (the floor), in the same run, both on 127.0.0.1, each
- * server in its own child process. bench/results/ws.md (written by this script) says what is
- * measured and how.
+ * The event-path benchmark: convo (WebSocket and SSE, turns stored in SQLite) against the Vercel
+ * AI SDK (its UI message stream over SSE, and over a WebSocket speaking its
+ * `WebSocketChatTransport` protocol), LangChain piped to raw `ws`, and a raw `ws` / `node:http`
+ * floor, in one run, each server alone in a child process, the same clients in this process.
+ * Every system streams the same scripted 200-delta reply; the clients check every delta's text and
+ * the whole reply. bench/results/ws.md (written by this script) says what is measured and how.
  *
  *   npx tsx bench/ws/run.ts              # full run; writes bench/results/ws.json and ws.md
  *   npx tsx bench/ws/run.ts --quick      # a smaller run; prints only
- *   BENCH_PROFILE_DIR=/tmp/prof npx tsx bench/ws/run.ts --profile-convo
- *                                        # one convo load run with the server under --cpu-prof
+ *   npx tsx bench/ws/run.ts --report     # rewrites ws.md from ws.json
+ *   BENCH_PROFILE_DIR=/tmp/prof npx tsx bench/ws/run.ts --profile convo-ws
+ *                                        # one fast run at 100 clients with that server under --cpu-prof
  */
-import { type ChildProcess, execFileSync, fork } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { type ChildProcess, fork } from "node:child_process"
+import { readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import WebSocket from "ws"
+import { type Client, closeAgent, connectAll, DELTAS, type System } from "./clients.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const quick = process.argv.includes("--quick")
-const DELTAS = 50
 
-type Mode = "convo" | "raw" | "bare"
+type Mode = System | "bare"
 
 interface Memory {
   readonly rss: number
@@ -32,13 +34,15 @@ interface Memory {
 interface Server {
   readonly port: number
   readonly memory: () => Promise<Memory>
+  /** CPU microseconds (user + system) the server has used so far. */
+  readonly cpu: () => Promise<number>
   readonly stop: () => Promise<void>
 }
 
-const startServer = (mode: Mode, conversations: number): Promise<Server> =>
+const startServer = (mode: Mode, conversations: number, paceMs = 0): Promise<Server> =>
   new Promise((resolve, reject) => {
     const profile = process.env["BENCH_PROFILE_DIR"]
-    const child: ChildProcess = fork(join(here, "server.ts"), [mode, String(conversations)], {
+    const child: ChildProcess = fork(join(here, "server.ts"), [mode, String(conversations), String(paceMs)], {
       execArgv: [
         "--import",
         "tsx",
@@ -47,22 +51,33 @@ const startServer = (mode: Mode, conversations: number): Promise<Server> =>
       ],
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
-    const pending: Array<(memory: Memory) => void> = []
-    child.on("message", (message: { port?: number; memory?: Memory }) => {
-      if (message.memory !== undefined) pending.shift()?.(message.memory)
+    const memories: Array<(memory: Memory) => void> = []
+    const cpus: Array<(cpu: number) => void> = []
+    child.on("message", (message: { port?: number; memory?: Memory; cpu?: { user: number; system: number } }) => {
+      if (message.memory !== undefined) memories.shift()?.(message.memory)
+      if (message.cpu !== undefined) cpus.shift()?.(message.cpu.user + message.cpu.system)
       if (message.port === undefined) return
       resolve({
         port: message.port,
         memory: () =>
-          new Promise((done) => {
-            pending.push(done)
+          new Promise((done, fail) => {
+            if (!child.connected) return fail(new Error(`the ${mode} server is gone`))
+            memories.push(done)
             child.send({ type: "memory" })
+          }),
+        cpu: () =>
+          new Promise((done, fail) => {
+            if (!child.connected) return fail(new Error(`the ${mode} server is gone`))
+            cpus.push(done)
+            child.send({ type: "cpu" })
           }),
         stop: () =>
           new Promise((done) => {
             child.removeAllListeners("exit")
+            if (child.exitCode !== null || child.signalCode !== null) return done()
             child.once("exit", () => done())
             child.kill("SIGTERM")
+            setTimeout(() => child.kill("SIGKILL"), 5_000).unref()
           })
       })
     })
@@ -70,30 +85,185 @@ const startServer = (mode: Mode, conversations: number): Promise<Server> =>
     child.once("exit", (code) => reject(new Error(`the ${mode} server exited with ${code}`)))
   })
 
-const urlOf = (mode: Mode, port: number, index: number) =>
-  mode === "raw" ? `ws://127.0.0.1:${port}/` : `ws://127.0.0.1:${port}/ws/bench/chat/${index + 1}/`
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 
-/** A client connection: resolves once open (convo: once the history page has arrived). */
-const connect = (mode: Mode, port: number, index: number): Promise<WebSocket> =>
-  new Promise((resolve, reject) => {
-    const ws = new WebSocket(urlOf(mode, port, index), { perMessageDeflate: false })
-    ws.once("error", reject)
-    if (mode === "convo") ws.once("message", () => resolve(ws))
-    else ws.once("open", () => resolve(ws))
-  })
+const percentile = (values: ArrayLike<number>, p: number): number => {
+  if (values.length === 0) return Number.NaN
+  const sorted = Float64Array.from(values).sort()
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
 
-const connectAll = async (mode: Mode, port: number, n: number): Promise<Array<WebSocket>> => {
+const round = (value: number, digits: number) => Number(value.toFixed(digits))
+
+// ---- fast: instant model, closed loop, deltas per second over a window
+
+interface Fast {
+  readonly system: System
+  readonly clients: number
+  readonly deltas_per_s: number
+  readonly cpu_ms_per_delta: number
+  readonly turns_checked: number
+  readonly peak_rss_mb: number
+}
+
+const measureFast = async (server: Server, system: System, n: number): Promise<Fast> => {
+  const warmupMs = quick ? 1000 : 2000
+  const windowMs = quick ? 2500 : 5000
+  {
+    const clients = await connectAll(system, server.port, n)
+    let inWindow = 0
+    let measuring = false
+    let stopping = false
+    let checked = 0
+    let failure: unknown
+    const onDelta = () => {
+      if (measuring) inWindow++
+    }
+    const loops = clients.map(async (client: Client) => {
+      while (!stopping) {
+        await client.turn(onDelta)
+        if (measuring) checked++
+      }
+    })
+    // a failure (a wrong delta, a turn that did not complete) fails the run; after the window the
+    // clients are closed mid-turn, and what that breaks is not counted
+    void Promise.all(loops).catch((error) => {
+      if (!stopping) failure = error
+    })
+    await sleep(warmupMs)
+    let peak = (await server.memory()).rss
+    const cpuStart = await server.cpu()
+    const start = performance.now()
+    measuring = true
+    const sampler = setInterval(
+      () =>
+        void server
+          .memory()
+          .then((memory) => (peak = Math.max(peak, memory.rss)))
+          .catch(() => undefined),
+      1000
+    )
+    await sleep(windowMs)
+    measuring = false
+    const seconds = (performance.now() - start) / 1000
+    const cpuEnd = await server.cpu()
+    clearInterval(sampler)
+    if (failure !== undefined) throw failure
+    stopping = true
+    await Promise.all(clients.map((client) => client.close()))
+    await sleep(1000) // the server sees the disconnects and stores the turns as aborted
+    const row: Fast = {
+      system,
+      clients: n,
+      deltas_per_s: Math.round(inWindow / seconds),
+      cpu_ms_per_delta: round((cpuEnd - cpuStart) / 1000 / inWindow, 4),
+      turns_checked: checked,
+      peak_rss_mb: Math.round(peak / 2 ** 20)
+    }
+    console.log(JSON.stringify(row))
+    return row
+  }
+}
+
+// ---- paced: 50 tokens/s, C concurrent streams, one turn each, starts spread over a second
+
+interface Paced {
+  readonly system: System
+  readonly streams: number
+  readonly p99_gap_ms: number
+  readonly p99_ttfd_ms: number
+  readonly kept: boolean
+}
+
+const PACE_MS = 20
+
+const measurePaced = async (server: Server, system: System, n: number): Promise<Paced> => {
+  {
+    const clients = await connectAll(system, server.port, n)
+    const turns = await Promise.all(
+      clients.map(async (client, i) => {
+        await sleep((i / n) * 1000)
+        return client.turn(() => undefined)
+      })
+    )
+    await Promise.all(clients.map((client) => client.close()))
+    const gaps: Array<number> = []
+    const ttfd: Array<number> = []
+    for (const turn of turns) {
+      ttfd.push(turn.arrivals[0]! - turn.sentAt)
+      for (let i = 1; i < turn.arrivals.length; i++) gaps.push(turn.arrivals[i]! - turn.arrivals[i - 1]!)
+    }
+    const p99Gap = percentile(gaps, 99)
+    const p99Ttfd = percentile(ttfd, 99)
+    const row: Paced = {
+      system,
+      streams: n,
+      p99_gap_ms: round(p99Gap, 1),
+      p99_ttfd_ms: round(p99Ttfd, 1),
+      kept: p99Gap <= 40 && p99Ttfd <= 250
+    }
+    console.log(JSON.stringify(row))
+    return row
+  }
+}
+
+/** Runs `f` with one server of the system (serving up to `conversations` clients), then stops it. */
+const withServer = async <A>(
+  system: Mode,
+  conversations: number,
+  paceMs: number,
+  f: (server: Server) => Promise<A>
+): Promise<A> => {
+  const server = await startServer(system, conversations, paceMs)
+  try {
+    return await f(server)
+  } finally {
+    await server.stop()
+  }
+}
+
+/** `promise`, or a failure when it gives nothing within `ms`. */
+const withDeadline = <A>(promise: Promise<A>, ms: number): Promise<A> =>
+  Promise.race([
+    promise,
+    sleep(ms).then(() => {
+      throw new Error(`no result within ${ms / 1000} s`)
+    })
+  ])
+
+// ---- idle memory
+
+interface Idle {
+  readonly mode: Mode
+  readonly rss_mb_per_1k: number
+  readonly heap_kb_per_connection: number
+}
+
+const idleUrl = (mode: Mode, port: number, index: number) =>
+  mode === "convo-ws" || mode === "bare"
+    ? `ws://127.0.0.1:${port}/ws/bench/chat/${index + 1}/`
+    : `ws://127.0.0.1:${port}/`
+
+const openIdle = async (mode: Mode, port: number, n: number): Promise<Array<WebSocket>> => {
   const sockets: Array<WebSocket> = []
   for (let start = 0; start < n; start += 100) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(100, n - start) }, (_, i) => connect(mode, port, start + i))
+    const batch = Array.from(
+      { length: Math.min(100, n - start) },
+      (_, i) =>
+        new Promise<WebSocket>((resolve, reject) => {
+          const ws = new WebSocket(idleUrl(mode, port, start + i), { perMessageDeflate: false })
+          ws.once("error", reject)
+          // convo: open once the history page has arrived
+          if (mode === "convo-ws") ws.once("message", () => resolve(ws))
+          else ws.once("open", () => resolve(ws))
+        })
     )
-    sockets.push(...batch)
+    sockets.push(...(await Promise.all(batch)))
   }
   return sockets
 }
 
-const closeAll = (sockets: ReadonlyArray<WebSocket>) =>
+const closeSockets = (sockets: ReadonlyArray<WebSocket>) =>
   Promise.all(
     sockets.map(
       (ws) =>
@@ -105,326 +275,251 @@ const closeAll = (sockets: ReadonlyArray<WebSocket>) =>
     )
   )
 
-interface LoadResult {
-  readonly frames: number
-  readonly seconds: number
-  readonly latencies: Float64Array
-}
-
-/**
- * Every connection runs `turns` turns back to back (a closed loop): it sends a user message, waits
- * for its 50 deltas (convo: for `turn_end`), then sends the next. For every delta frame it records
- * the time from the send of its message to the frame's arrival.
- */
-const runLoad = (mode: Mode, sockets: ReadonlyArray<WebSocket>, turns: number): Promise<LoadResult> =>
-  new Promise((resolve, reject) => {
-    const latencies = new Float64Array(sockets.length * turns * DELTAS)
-    let recorded = 0
-    let finished = 0
-    const start = performance.now()
-    const frame = JSON.stringify({ type: "user_message", text: "Tell me something." })
-    for (const ws of sockets) {
-      let sentAt = 0
-      let remaining = turns
-      let deltas = 0
-      const next = () => {
-        if (remaining === 0) {
-          ws.off("message", onMessage)
-          if (++finished === sockets.length) {
-            resolve({ frames: recorded, seconds: (performance.now() - start) / 1000, latencies })
-          }
-          return
-        }
-        remaining--
-        deltas = 0
-        sentAt = performance.now()
-        ws.send(frame)
-      }
-      const onMessage = (data: WebSocket.RawData) => {
-        const event = JSON.parse(data.toString()) as { type: string }
-        if (event.type === "message_delta") {
-          latencies[recorded++] = performance.now() - sentAt
-          deltas++
-          if (mode === "raw" && deltas === DELTAS) next()
-        } else if (event.type === "turn_end") {
-          if (deltas !== DELTAS) reject(new Error(`a turn ended after ${deltas} deltas`))
-          next()
-        } else if (event.type === "error") {
-          reject(new Error(`server error: ${JSON.stringify(event)}`))
-        }
-      }
-      ws.on("message", onMessage)
-      next()
-    }
-  })
-
-const percentile = (values: Float64Array, p: number): number => {
-  const sorted = Float64Array.from(values).sort()
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
-
-const round = (value: number, digits: number) => Number(value.toFixed(digits))
-
-interface Measured {
-  readonly framesPerS: number
-  readonly p50: number
-  readonly p99: number
-  readonly turns: number
-  readonly seconds: number
-}
-
-const measureLoad = async (mode: Mode, n: number, turns: number): Promise<Measured> => {
-  const server = await startServer(mode, n)
-  try {
-    const sockets = await connectAll(mode, server.port, n)
-    await runLoad(mode, sockets, 1) // warm-up, not measured
-    const result = await runLoad(mode, sockets, turns)
-    await closeAll(sockets)
-    return {
-      framesPerS: result.frames / result.seconds,
-      p50: percentile(result.latencies, 50),
-      p99: percentile(result.latencies, 99),
-      turns: n * turns,
-      seconds: result.seconds
-    }
-  } finally {
-    await server.stop()
-  }
-}
-
-interface Idle {
-  /** Resident memory per 1,000 idle connections, MB. */
-  readonly rssMb: number
-  /** V8 heap in use per connection, KB. */
-  readonly heapKb: number
-}
-
-/** Memory of the server per idle connection: connect `n`, wait, compare with before (after a full GC each time). */
 const measureIdle = async (mode: Mode, n: number): Promise<Idle> => {
   const server = await startServer(mode, n)
   try {
     // one connection first, so code loaded on first use is not counted as per-connection memory
-    await closeAll(await connectAll(mode, server.port, 1))
+    await closeSockets(await openIdle(mode, server.port, 1))
     const before = await server.memory()
-    const sockets = await connectAll(mode, server.port, n)
-    await new Promise((done) => setTimeout(done, 2000))
+    const sockets = await openIdle(mode, server.port, n)
+    await sleep(2000)
     const after = await server.memory()
-    await closeAll(sockets)
-    return {
-      rssMb: ((after.rss - before.rss) / 2 ** 20) * (1000 / n),
-      heapKb: (after.heapUsed - before.heapUsed) / 1024 / n
+    await closeSockets(sockets)
+    const row: Idle = {
+      mode,
+      rss_mb_per_1k: round(((after.rss - before.rss) / 2 ** 20) * (1000 / n), 1),
+      heap_kb_per_connection: round((after.heapUsed - before.heapUsed) / 1024 / n, 1)
     }
+    console.log(JSON.stringify(row))
+    return row
   } finally {
     await server.stop()
   }
 }
 
-interface Breakdown {
-  readonly langchain_chunks_per_s: number
-  readonly core_deltas_per_s: number
-  readonly core_session_kb: number
-}
-
-const breakdown = (): Breakdown =>
-  JSON.parse(
-    execFileSync(process.execPath, ["--import", "tsx", "--expose-gc", join(here, "breakdown.ts")], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-      .trim()
-      .split("\n")
-      .at(-1)!
-  ) as Breakdown
-
-interface Row {
-  readonly connections: number
-  readonly frames_per_s: number
-  readonly floor_frames_per_s: number
-  readonly p99_ms: number
-  readonly floor_p99_ms: number
-  readonly rss_mb_per_1k_idle: number
-  readonly p50_ms: number
-  readonly floor_p50_ms: number
-  readonly floor_rss_mb_per_1k_idle: number
-  readonly turns: number
-}
+// ---- the run
 
 const main = async () => {
-  if (process.argv.includes("--profile-convo")) {
-    console.log(JSON.stringify(await measureLoad("convo", 100, 10)))
+  if (process.argv.includes("--report")) {
+    // rewrite ws.md from ws.json (after a change to the report's text)
+    const results = join(here, "..", "results")
+    const saved = JSON.parse(readFileSync(join(results, "ws.json"), "utf8"))
+    writeFileSync(join(results, "ws.md"), report(saved))
     return
   }
-  const plan = quick
-    ? [
-        { n: 100, turns: 3 },
-        { n: 1000, turns: 1 }
-      ]
-    : [
-        { n: 100, turns: 10 },
-        { n: 1000, turns: 3 }
-      ]
+  const profiled = process.argv.indexOf("--profile")
+  if (profiled !== -1) {
+    const system = process.argv[profiled + 1] as System
+    console.log(JSON.stringify(await withServer(system, 100, 0, (server) => measureFast(server, system, 100))))
+    closeAgent()
+    return
+  }
   const began = performance.now()
   const loadBefore = loadavg()[0]!
-
-  const idle = await measureIdle("convo", 1000)
-  const floorIdle = await measureIdle("raw", 1000)
-  const bareIdle = await measureIdle("bare", 1000)
-  console.log(
-    `idle per 1k: convo ${idle.rssMb.toFixed(1)} MB, raw ws ${floorIdle.rssMb.toFixed(1)} MB, bare platform ${bareIdle.rssMb.toFixed(1)} MB`
-  )
-
-  const rows: Array<Row> = []
-  const seconds: Array<{ n: number; convo: number; raw: number }> = []
-  for (const { n, turns } of plan) {
-    const floor = await measureLoad("raw", n, turns)
-    const convo = await measureLoad("convo", n, turns)
-    seconds.push({ n, convo: convo.seconds, raw: floor.seconds })
-    const row: Row = {
-      connections: n,
-      frames_per_s: Math.round(convo.framesPerS),
-      floor_frames_per_s: Math.round(floor.framesPerS),
-      p99_ms: round(convo.p99, 1),
-      floor_p99_ms: round(floor.p99, 1),
-      rss_mb_per_1k_idle: round(idle.rssMb, 1),
-      p50_ms: round(convo.p50, 1),
-      floor_p50_ms: round(floor.p50, 1),
-      floor_rss_mb_per_1k_idle: round(floorIdle.rssMb, 1),
-      turns: convo.turns
-    }
-    rows.push(row)
-    console.log(JSON.stringify(row))
+  // one server per system and profile, the sizes in increasing order on it (on this shared machine a
+  // server's start costs more than a measurement); a measurement that gives no result in time is
+  // recorded as failed and the system's larger sizes are skipped
+  const failures: Array<string> = []
+  const fast: Array<Fast> = []
+  const sizes = quick ? [10, 100] : [10, 100, 1000]
+  // convo and the AI SDK on the same transport: both servers up, measured one after the other at
+  // each size, so each ratio compares measurements taken moments apart
+  for (const transport of ["ws", "sse"] as const) {
+    const pair = [`aisdk-${transport}`, `convo-${transport}`] as const
+    await withServer(pair[0], Math.max(...sizes), 0, (peer) =>
+      withServer(pair[1], Math.max(...sizes), 0, async (convo) => {
+        const skipped = new Set<System>()
+        for (const n of sizes) {
+          for (const [system, server] of [
+            [pair[0], peer],
+            [pair[1], convo]
+          ] as const) {
+            if (skipped.has(system)) continue
+            await withDeadline(measureFast(server, system, n), 120_000)
+              .then((row) => fast.push(row))
+              .catch((error) => {
+                console.error(`fast ${system} at ${n} failed:`, error)
+                failures.push(`fast ${system} at ${n} clients: ${String(error)}`)
+                skipped.add(system)
+              })
+          }
+        }
+      })
+    ).catch((error) => {
+      console.error(`fast ${transport} failed:`, error)
+      failures.push(`fast ${transport}: ${String(error)}`)
+    })
   }
-  const single = { convo: await measureLoad("convo", 1, 100), raw: await measureLoad("raw", 1, 100) }
-  console.log(`one connection: convo p99 ${single.convo.p99.toFixed(2)} ms, raw p99 ${single.raw.p99.toFixed(2)} ms`)
-  const parts = breakdown()
-  console.log(JSON.stringify(parts))
+  for (const system of ["langchain-ws", "raw-ws", "raw-sse"] as const) {
+    await withServer(system, 100, 0, async (server) => {
+      fast.push(await withDeadline(measureFast(server, system, 100), 120_000))
+    }).catch((error) => {
+      console.error(`fast ${system} failed:`, error)
+      failures.push(`fast ${system}: ${String(error)}`)
+    })
+  }
+  const paced: Array<Paced> = []
+  const pacedSizes = quick ? [100] : [30, 100]
+  for (const system of ["convo-ws", "aisdk-ws", "convo-sse", "aisdk-sse"] as const) {
+    await withServer(system, Math.max(...pacedSizes), PACE_MS, async (server) => {
+      for (const n of pacedSizes) paced.push(await withDeadline(measurePaced(server, system, n), 120_000))
+    }).catch((error) => {
+      console.error(`paced ${system} failed:`, error)
+      failures.push(`paced ${system}: ${String(error)}`)
+    })
+  }
+  const idle: Array<Idle> = []
+  for (const mode of ["convo-ws", "raw-ws", "bare"] as const) {
+    await measureIdle(mode, 1000)
+      .then((row) => idle.push(row))
+      .catch((error) => {
+        console.error(`idle ${mode} failed:`, error)
+        failures.push(`idle ${mode}: ${String(error)}`)
+      })
+  }
+  closeAgent()
   const total = (performance.now() - began) / 1000
-  console.log(`total ${total.toFixed(0)} s on ${cpus().length} cores`)
-  if (quick) return
-
-  const results = join(here, "..", "results")
-  writeFileSync(join(results, "ws.json"), `${JSON.stringify(rows, null, 2)}\n`)
   const load = { before: loadBefore, after: loadavg()[0]! }
-  writeFileSync(join(results, "ws.md"), report({ rows, idle, floorIdle, bareIdle, single, parts, total, load }))
+  console.log(`total ${total.toFixed(0)} s on ${cpus().length} cores; load ${load.before} → ${load.after}`)
+  if (quick) return
+  const results = join(here, "..", "results")
+  writeFileSync(join(results, "ws.json"), `${JSON.stringify({ fast, paced, idle, load, total, failures }, null, 2)}\n`)
+  writeFileSync(join(results, "ws.md"), report({ fast, paced, idle, load, total, failures }))
   console.log("wrote bench/results/ws.json and bench/results/ws.md")
 }
 
 const verdict = (ok: boolean) => (ok ? "met" : "**missed**")
 
 const report = (r: {
-  readonly rows: ReadonlyArray<Row>
-  readonly idle: Idle
-  readonly floorIdle: Idle
-  readonly bareIdle: Idle
-  readonly single: { readonly convo: Measured; readonly raw: Measured }
-  readonly parts: Breakdown
-  readonly total: number
+  readonly fast: ReadonlyArray<Fast>
+  readonly paced: ReadonlyArray<Paced>
+  readonly idle: ReadonlyArray<Idle>
   readonly load: { readonly before: number; readonly after: number }
+  readonly total: number
+  readonly failures: ReadonlyArray<string>
 }): string => {
-  const table = r.rows
-    .map((row) => {
-      const ratio = row.frames_per_s / row.floor_frames_per_s
-      const latency = row.p99_ms / row.floor_p99_ms
-      return `| ${row.connections.toLocaleString("en")} | ${row.turns.toLocaleString("en")} | ${row.frames_per_s.toLocaleString("en")} | ${row.floor_frames_per_s.toLocaleString("en")} | ${ratio.toFixed(2)}× (${verdict(ratio >= 0.5)}) | ${row.p50_ms} / ${row.p99_ms} | ${row.floor_p50_ms} / ${row.floor_p99_ms} | ${latency.toFixed(1)}× (${verdict(latency <= 3)}) |`
+  const find = (system: System, n: number) => r.fast.find((row) => row.system === system && row.clients === n)
+  const ratioRows = (["ws", "sse"] as const).flatMap((transport) =>
+    [...new Set(r.fast.map((row) => row.clients))].flatMap((n) => {
+      const convo = find(`convo-${transport}`, n)
+      const peer = find(`aisdk-${transport}`, n)
+      if (convo === undefined || peer === undefined) return []
+      const ratio = convo.deltas_per_s / peer.deltas_per_s
+      const cpu = convo.cpu_ms_per_delta / peer.cpu_ms_per_delta
+      return [
+        `| ${transport === "ws" ? "WebSocket" : "SSE"} | ${n.toLocaleString("en")} | ${convo.deltas_per_s.toLocaleString("en")} | ${peer.deltas_per_s.toLocaleString("en")} | ${ratio.toFixed(2)}× (${verdict(ratio >= 1.5)}) | ${convo.cpu_ms_per_delta} / ${peer.cpu_ms_per_delta} | ${cpu.toFixed(2)}× (${verdict(cpu <= 0.5)}) | ${convo.peak_rss_mb} / ${peer.peak_rss_mb} |`
+      ]
     })
-    .join("\n")
-  const floor = r.rows[0]!.floor_frames_per_s
-  const budgetUs = 1e6 / (0.5 * floor)
-  const langchainUs = 1e6 / r.parts.langchain_chunks_per_s
-  const coreUs = 1e6 / r.parts.core_deltas_per_s
-  const serverUs = 1e6 / r.rows[0]!.frames_per_s
-  const platformKb = r.bareIdle.heapKb
-  const adapterKb = r.idle.heapKb - r.parts.core_session_kb - platformKb
-  return `# WebSocket transport benchmark (\`@convo/adapter-ws\`)
+  )
+  const others = r.fast
+    .filter((row) => !row.system.startsWith("convo") && !row.system.startsWith("aisdk"))
+    .map(
+      (row) => `| ${row.system} | ${row.clients} | ${row.deltas_per_s.toLocaleString("en")} | ${row.cpu_ms_per_delta} |`
+    )
+  const pacedSystems = [...new Set(r.paced.map((row) => row.system))]
+  const pacedRows = pacedSystems.map((system) => {
+    const rows = r.paced.filter((row) => row.system === system)
+    const kept = Math.max(0, ...rows.filter((row) => row.kept).map((row) => row.streams))
+    return `| ${system} | ${rows.map((row) => `${row.streams}: ${row.p99_gap_ms} / ${row.p99_ttfd_ms}${row.kept ? "" : " ✗"}`).join(" · ")} | **${kept}** |`
+  })
+  const idleRows = r.idle.map((row) => `| ${row.mode} | ${row.rss_mb_per_1k} MB | ${row.heap_kb_per_connection} KB |`)
+  const convoIdle = r.idle.find((row) => row.mode === "convo-ws")
+  return `# Event-path benchmark: convo against the Vercel AI SDK (\`bench/ws\`)
 
 Generated by \`npx tsx bench/ws/run.ts\` (this run: ${r.total.toFixed(0)} s, ${cpus().length} cores, Node ${process.version};
 1-minute load average ${r.load.before.toFixed(1)} at the start, ${r.load.after.toFixed(1)} at the end — the machine is
-shared, so absolute numbers move between runs; the ratios are the point). Numbers: \`ws.json\`.
+shared with other work, so absolute numbers move between runs; the ratios, taken within this run, are the point).
+Numbers: \`ws.json\`.
 
 ## Setup
 
-- **convo**: \`ChatSocket\` on a Node HTTP server (\`@effect/platform-node\`), one \`ChatAgent\`
-  session per connection, each connection on its own conversation of an in-memory
-  \`ConversationStore\` (every turn is stored), and \`@convo/testing\`'s \`ScriptedChatModel\`:
-  an instant model streaming 50 deltas per reply through LangChain's \`BaseChatModel.stream\`.
-  A turn sends 57 frames: \`turn_start\`, 2 \`message_start\`, 50 \`message_delta\`, \`usage\`,
-  2 \`message_end\`, \`turn_end\`.
-- **floor**: a raw \`ws\` server that parses each client message and answers with 50 frames
-  shaped like convo's deltas (\`{"type":"message_delta","id","text"}\`).
-- Each server runs alone in a child process; the clients (the \`ws\` package) run in the parent.
-  Everything on 127.0.0.1, no compression.
+Every system streams the same scripted reply of ${DELTAS} deltas (\`w0 \`, \`w1 \`, …), from one server process of its
+own (a child of the benchmark, so its CPU and memory are its alone); the same clients in the parent process check every
+delta's text and the whole reply of every turn (a wrong or missing delta fails the run).
+
+- **convo-ws / convo-sse**: a \`ChatAgent\` on \`ChatSocket\` / \`HttpChat\` (\`@effect/platform-node\`), every turn
+  stored in SQLite (\`SqlConversationStore\`, a temporary file), the reply from \`@convo/testing\`'s
+  \`ScriptedChatModel\` through LangChain's \`BaseChatModel.stream\`. Each client has its own conversation; an SSE
+  client POSTs each message and reads the turn's event stream (\`HttpChat\` opens a session per request).
+- **aisdk-ws / aisdk-sse**: the Vercel AI SDK (\`ai\` 7): \`streamText\` on \`MockLanguageModelV4\` from \`ai/test\`
+  streaming the same deltas (\`simulateReadableStream\`). SSE: \`toUIMessageStreamResponse()\` piped to \`node:http\`.
+  WebSocket: \`ws\` speaking the protocol of the SDK's \`WebSocketChatTransport\` (the SDK ships the client side only:
+  a \`send\` request in; \`start\`, one \`chunk\` frame per UI message chunk, \`end\` out). No storage: the SDK has none.
+- **langchain-ws**: the same LangChain scripted model's \`model.stream()\` piped to raw \`ws\`, no storage.
+- **raw-ws / raw-sse**: the floor: \`ws\` / \`node:http\` answering each message with ${DELTAS} frames/events.
 
 ## Definitions
 
-- **frames/s**: \`message_delta\` frames received by all clients per second, over the measured turns
-  (convo's 7 other frames per turn are sent but not counted, so convo is not flattered). Each
-  connection runs its turns back to back (closed loop: send a message, wait for its turn to end,
-  send the next), all connections at once, after one warm-up turn each.
-- **relay latency** of a frame: the time from the client's send of the user message to the arrival
-  of that delta frame at the client; p50 / p99 over every delta of the measured turns. Under this
-  closed-loop load it includes queueing behind the other connections' turns, so it tracks throughput.
-- **memory per 1,000 idle connections**: the server process's resident memory (\`rss\`) after
-  1,000 clients connected and sat idle for 2 s, minus before (one connection made and closed
-  first, a full GC before each reading), scaled to 1,000.
+- **deltas/s** (fast profile, instant model): every client runs turns back to back (closed loop); text deltas received
+  by all clients per second over a ${quick ? "2.5" : "5"} s window after a warm-up. **CPU ms per delta**: the server
+  process's CPU time (user + system) over the window ÷ deltas received.
+- **peak RSS**: the server's resident memory, sampled each second of the window.
+- **paced profile**: 50 tokens/s (a delta every ${PACE_MS} ms), ${DELTAS} deltas; C clients each start one turn, the
+  starts spread over one second. p99 inter-delta gap and p99 time to first delta (send → first delta) over all
+  streams; a system **keeps** C streams when both are within target (≤ 40 ms, ≤ 250 ms).
+- **idle memory**: the server's resident memory (and V8 heap) after 1,000 clients connected and sat idle for 2 s, minus
+  before (one connection made and closed first, a full GC before each reading).
 
 ## Results against the targets
 
-| connections | measured turns | convo frames/s | floor frames/s | ratio (target ≥ 0.5×) | convo p50 / p99 ms | floor p50 / p99 ms | p99 ratio (target ≤ 3×) |
-| ---: | ---: | ---: | ---: | :--- | ---: | ---: | :--- |
-${table}
+convo ÷ AI SDK, same transport, same run:
 
-| idle memory per 1,000 connections | rss | V8 heap |
-| :--- | ---: | ---: |
-| convo | **${r.idle.rssMb.toFixed(1)} MB** (target < 100 MB: ${verdict(r.idle.rssMb < 100)}) | ${((r.idle.heapKb * 1000) / 1024).toFixed(1)} MB |
-| raw \`ws\` (floor) | ${r.floorIdle.rssMb.toFixed(1)} MB | ${((r.floorIdle.heapKb * 1000) / 1024).toFixed(1)} MB |
-| \`@effect/platform\` upgrade + \`runRaw\`, nothing else | ${r.bareIdle.rssMb.toFixed(1)} MB | ${((r.bareIdle.heapKb * 1000) / 1024).toFixed(1)} MB |
+| transport | clients | convo deltas/s | AI SDK deltas/s | ratio (target ≥ 1.5×) | CPU ms per delta convo / AI SDK | CPU ratio (target ≤ 0.5×) | peak RSS MB convo / AI SDK |
+| --- | ---: | ---: | ---: | :--- | ---: | :--- | ---: |
+${ratioRows.join("\n")}
 
-One connection, 100 sequential turns (no queueing): convo p99 ${r.single.convo.p99.toFixed(2)} ms
-per frame (p50 ${r.single.convo.p50.toFixed(2)} ms), floor p99 ${r.single.raw.p99.toFixed(2)} ms
-(p50 ${r.single.raw.p50.toFixed(2)} ms).
+The other systems of the same run:
 
-## Why the targets are missed
+| system | clients | deltas/s | CPU ms per delta |
+| --- | ---: | ---: | ---: |
+${others.join("\n")}
 
-Measured in the same run without any socket (\`bench/ws/breakdown.ts\`, one process, one core):
+Paced (50 tokens/s): p99 gap / p99 time to first delta in ms at each number of streams (✗: over target), and the most
+streams kept (target for convo ≥ 100):
 
-| per delta frame | µs of server CPU |
-| :--- | ---: |
-| budget at 0.5× the floor (100 connections: 1 / (0.5 × ${floor.toLocaleString("en")} frames/s)) | ${budgetUs.toFixed(1)} |
-| LangChain alone: the scripted model streamed through \`BaseChatModel.stream\` (${r.parts.langchain_chunks_per_s.toLocaleString("en")} chunks/s) | ${langchainUs.toFixed(1)} |
-| core alone: 100 \`ChatAgent\` sessions running turns, events drained as the adapter drains them (${r.parts.core_deltas_per_s.toLocaleString("en")} deltas/s) | ${coreUs.toFixed(1)} |
-| the socket server: the same plus the adapter, \`@effect/platform\`'s socket and \`ws\` (${r.rows[0]!.frames_per_s.toLocaleString("en")} frames/s) | ${serverUs.toFixed(1)} |
+| system | C: p99 gap / p99 TTFD | kept |
+| --- | --- | ---: |
+${pacedRows.join("\n")}
 
-- The core session and turn alone cost ${(coreUs / budgetUs).toFixed(0)}× the whole per-frame
-  budget, before any socket work, and the socket server relays at about core's in-process rate
-  (${(r.rows[0]!.frames_per_s / r.parts.core_deltas_per_s).toFixed(2)}×; it has a process of its own, the breakdown shares one with
-  its drain), so the adapter and the socket writes are not what misses the target. Every delta is one LangChain
-  chunk (an \`AIMessageChunk\`, an async-iterator hop, callback-manager and AsyncLocalStorage work,
-  a \`concat\` into the partial reply), then is emitted by the turn, published on
-  \`ConversationEvents\`' PubSub, forwarded by a per-session fiber into the session's queue and
-  pulled by the transport: several fiber wake-ups and allocations per frame, where the floor does
-  one \`JSON.stringify\` and one \`send\`. A CPU profile of core alone (\`node --cpu-prof\`)
-  puts ~45 % of its time in Effect's fiber runtime and ~25 % in GC.
-- Each turn also reads the conversation's whole history (the default \`getPreviousMessages\`, as
-  pyhub does) and decodes it, so a turn costs more as the conversation grows: on one connection
-  running 100 turns, the late turns are the slow ones.
-- The p99 latency under load follows throughput (closed loop: a message waits behind the other
-  connections' turns), so it misses by about the same factor.
-- In the socket server's own profile, ~15 % of the time is \`writev\`: \`@effect/platform\`'s
-  \`Socket\` writer sends each frame as it comes (one syscall per frame), while the floor sends its
-  50 frames in one tick and Node coalesces them; the platform API offers no way to cork the socket.
-- Memory: per idle connection the server holds ≈ ${r.idle.heapKb.toFixed(0)} KB of V8 heap:
-  ≈ ${r.parts.core_session_kb.toFixed(0)} KB for the core session (fibers for its inbox and its
-  \`ConversationEvents\` subscription, PubSub and queues, scope, spans), ≈ ${platformKb.toFixed(0)} KB
-  for \`@effect/platform\`'s upgrade path (request fiber, router context copies, \`Socket\`'s
-  FiberSet and runtime, Node's \`ws\` objects), and ≈ ${Math.max(0, adapterKb).toFixed(0)} KB for
-  the adapter (its scope and one writer fiber pulling the session's events; frames are read by a
-  fiber that runs only while frames are waiting).
+Idle connections (target for convo ≤ 100 MB per 1,000: ${convoIdle === undefined ? "–" : verdict(convoIdle.rss_mb_per_1k <= 100)}):
 
-What would close the gap is in core (and is reported to the lead): deliver a turn's events to the
-transport without a fiber hop per event (a synchronous subscriber instead of PubSub → forwarder
-fiber → queue → Stream), start the session's inbox fiber on demand, and expose the event queue
-so transports can drain it without a Stream executor.
-`
+| server | rss per 1,000 | V8 heap per connection |
+| --- | ---: | ---: |
+${idleRows.join("\n")}
+
+(\`bare\`: \`@effect/platform\`'s upgrade and \`Socket.runRaw\` with nothing else — what the platform itself costs.)
+
+## Single runs earlier the same night
+
+\`--profile <system>\` runs (one fast measurement at 100 clients, one server at a time, load average 5–8) of the
+same event path (commit 1cfa403, which this one only extends with tests, docs and the benchmark): convo-sse 6,920
+deltas/s at 0.263 ms CPU per delta, then aisdk-sse 2,244 at 0.775 (3.1×, CPU 0.34×); convo-ws 4,398 at 0.219, then
+aisdk-ws 3,520 at 0.461 (1.25×, CPU 0.47×); convo-ws 8,157 at 0.150 under \`--cpu-prof\`. Before the change (commit
+67a929b), convo-ws gave 2,429 at 1.077 right after aisdk-ws gave 5,773 at 0.253 (0.42×). They are quoted to show how
+far apart runs on this machine are, not as the result.
+
+## Where convo's time goes
+
+A CPU profile of the convo WebSocket server (\`BENCH_PROFILE_DIR=… npx tsx bench/ws/run.ts --profile convo-ws\`:
+100 clients, fast profile; self time of the whole process, start-up included) on this commit: LangChain ≈ 22 %
+(an \`AIMessageChunk\` built per chunk by the model, another per chunk by \`BaseChatModel.stream\`'s own
+accumulation, callback and environment lookups), garbage collection ≈ 17 %, the Effect runtime ≈ 15 % (the turn's
+fiber resumes once per chunk on the model's async iterator), convo's own code ≈ 9 % (JSON of each event once, the
+shared outgoing event, publishing), module loading at start-up ≈ 8 %, \`ws\` and \`writev\` ≈ 2 %, SQLite ≈ 2 %.
+Before this change the same profile had \`writev\` at 15 % (one system call per frame), GC at 21 % and Effect at
+22 % (a PubSub, a forwarding fiber, a queue and a stream per watcher and event), and merging the reply's chunks again
+at every checkpoint. What is left per delta is mostly LangChain's chunk objects and the turn's fiber hop per chunk;
+coalescing deltas (not built: it would cut frames, JSON and socket writes, not LangChain's per-chunk cost) and a
+chunk loop outside the fiber are the next steps.
+
+Idle connections: what a connection holds once open is the platform's upgrade path (\`bare\`: the request fiber,
+\`Socket\`'s \`FiberSet\` and runtime, \`ws\`'s objects) plus, for convo, the session: its scope and finalizers, the
+agent's resolved settings and hooks, the chat model instance, the conversation's watcher registration, the outbox
+(an empty array) and the adapter's closures. No fiber, queue or PubSub of convo's own waits on an idle connection
+any more: the turn runner starts with a message, the socket's flush fiber only while frames wait, and events reach
+the socket through the watcher callback.
+
+${r.failures.length === 0 ? "" : `\nMeasurements that failed in this run (not in the tables):\n\n${r.failures.map((failure) => `- ${failure}`).join("\n")}\n`}`
 }
 
 main().catch((error) => {

@@ -1,50 +1,67 @@
 /**
- * The server side of the WebSocket benchmark, run in a child process so that its memory is
- * measured alone.
+ * The server side of the event-path benchmark, one system per child process so that its CPU and
+ * memory are measured alone. Every system streams the same reply: `DELTAS` deltas `w0 `, `w1 `, ...
+ * (instant, or one every `PACE_MS` when paced).
  *
- * - `convo`: a chat agent mounted with `ChatSocket.layer` on a Node HTTP server (what
- *   `ChatSocketNode.layer` does), with an in-memory store, against an instant
- *   scripted model that streams `DELTAS` deltas per reply.
- * - `raw`: the `ws` package directly, answering each message with the same `DELTAS` frames (the
- *   floor).
- * - `bare`: `@effect/platform`'s upgrade and `Socket.runRaw` with nothing else (no session, no
- *   writer): what the platform costs per connection, for the memory breakdown.
+ * - `convo-ws` / `convo-sse`: a chat agent on `ChatSocket` / `HttpChat` (Node HTTP server via
+ *   `@effect/platform-node`), every turn stored in SQLite (`SqlConversationStore` on a temporary
+ *   file), `@convo/testing`'s `ScriptedChatModel` streaming through LangChain's `BaseChatModel.stream`.
+ * - `aisdk-ws` / `aisdk-sse`: the Vercel AI SDK: `streamText` on `MockLanguageModelV4` from
+ *   `ai/test` (the same deltas through `simulateReadableStream`). SSE: `toUIMessageStreamResponse()`
+ *   piped to `node:http`. WebSocket: `ws` speaking the protocol of the SDK's `WebSocketChatTransport`
+ *   (a `send` request in; `start`, one `chunk` frame per UI message chunk with its sequence, `end`
+ *   out), the UI message stream from `toUIMessageStream()`. No storage (the SDK has none).
+ * - `langchain-ws`: LangChain's `model.stream()` of the same scripted model piped to raw `ws`.
+ * - `raw-ws` / `raw-sse`: the floor: `ws` / `node:http` answering each message with the deltas.
+ * - `bare`: `@effect/platform`'s upgrade and `Socket.runRaw` with nothing else (memory breakdown).
  *
- * Fork with `--import tsx --expose-gc` and argv `convo|raw|bare <conversations>`. Sends `{ port }`
- * to the parent when listening; answers `{ type: "memory" }` with `process.memoryUsage()` after a
- * full GC.
+ * argv: `<mode> <conversations> <paceMs>`. Sends `{ port }` to the parent when
+ * listening; answers `{ type: "memory" }` with `process.memoryUsage()` after a full GC and
+ * `{ type: "cpu" }` with `process.cpuUsage()`.
  */
 import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
+import * as HttpChat from "@convo/adapter-http/HttpChat"
 import * as ChatAgent from "@convo/core/ChatAgent"
 import * as ChatAgentHooks from "@convo/core/ChatAgentHooks"
 import * as ConversationStore from "@convo/core/ConversationStore"
 import * as LlmModels from "@convo/core/LlmModels"
 import * as MessageCodec from "@convo/core/MessageCodec"
 import * as Routes from "@convo/core/Routes"
+import * as SqlConversationStore from "@convo/core/SqlConversationStore"
+import * as Databases from "@convo/testing/Databases"
 import { ScriptedChatModel } from "@convo/testing/ScriptedChatModel"
 import * as ScriptedReply from "@convo/testing/ScriptedReply"
+import { HumanMessage } from "@langchain/core/messages"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { simulateReadableStream, streamText } from "ai"
+import { MockLanguageModelV4 } from "ai/test"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
+import { Readable } from "node:stream"
 import { WebSocketServer } from "ws"
 
-const DELTAS = 50
+const DELTAS = 200
 const deltaTexts = Array.from({ length: DELTAS }, (_, i) => `w${i} `)
 
 const mode = process.argv[2]
 const conversations = Number(process.argv[3] ?? "0")
+const paceMs = Number(process.argv[4] ?? "0")
 
 const ready = (port: number) => process.send?.({ port })
 
 process.on("message", (message: { type?: string }) => {
+  if (message?.type === "cpu") {
+    process.send?.({ cpu: process.cpuUsage() })
+    return
+  }
   if (message?.type !== "memory") return
   const gc = (globalThis as { gc?: () => void }).gc
   gc?.()
@@ -57,6 +74,14 @@ process.on("disconnect", () => process.exit(0))
 // exit normally on SIGTERM, so that `--cpu-prof` writes its profile
 process.on("SIGTERM", () => process.exit(0))
 
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
+
+/** Keep-alive sockets stay open between a client's turns (Node's default closes them after 5 s idle). */
+const keepAlive = (server: Http.Server): Http.Server => {
+  server.keepAliveTimeout = 120_000
+  return server
+}
+
 /** Serves `app` on a Node HTTP server on 127.0.0.1, port 0; runs `setup` first, then reports the port. */
 const listen = <ROut, E, E2>(
   app: Layer.Layer<ROut, E, HttpServer.HttpServer>,
@@ -68,7 +93,7 @@ const listen = <ROut, E, E2>(
     ready(server.address._tag === "TcpAddress" ? server.address.port : 0)
     return yield* Effect.never
   })
-  const node = NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
+  const node = NodeHttpServer.layer(() => keepAlive(Http.createServer()), { port: 0, host: "127.0.0.1" })
   Effect.runFork(
     program.pipe(
       Effect.provide(app.pipe(Layer.provideMerge(node))),
@@ -78,48 +103,188 @@ const listen = <ROut, E, E2>(
   )
 }
 
-if (mode === "raw") {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 })
-  wss.on("connection", (ws) => {
-    ws.on("message", (data) => {
-      // decode the client frame as the chat server does, then send 50 frames shaped like its deltas
-      JSON.parse(data.toString())
-      const id = `run-${randomUUID()}`
-      for (const text of deltaTexts) ws.send(JSON.stringify({ type: "message_delta", id, text }))
+const scriptedModel = () =>
+  new ScriptedChatModel({
+    defaultReply: ScriptedReply.text(deltaTexts, paceMs > 0 ? { chunkDelay: `${paceMs} millis` } : {})
+  })
+
+const aiSdkModel = () =>
+  new MockLanguageModelV4({
+    doStream: async () => ({
+      stream: simulateReadableStream({
+        chunks: [
+          { type: "stream-start" as const, warnings: [] },
+          { type: "text-start" as const, id: "t" },
+          ...deltaTexts.map((delta) => ({ type: "text-delta" as const, id: "t", delta })),
+          { type: "text-end" as const, id: "t" },
+          {
+            type: "finish" as const,
+            finishReason: { unified: "stop" as const, raw: "stop" },
+            usage: {
+              inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: 0 },
+              outputTokens: { total: DELTAS, text: DELTAS, reasoning: 0 }
+            }
+          }
+        ],
+        initialDelayInMs: null,
+        chunkDelayInMs: paceMs > 0 ? paceMs : null
+      })
     })
   })
-  wss.on("listening", () => {
-    const address = wss.address()
+
+const listenNode = (server: Http.Server) =>
+  keepAlive(server).listen(0, "127.0.0.1", () => {
+    const address = server.address()
     ready(address === null || typeof address === "string" ? 0 : address.port)
   })
-} else if (mode === "bare") {
-  const handler = Effect.gen(function* () {
-    const socket = yield* HttpServerRequest.upgrade
-    yield* socket.runRaw(() => undefined)
-    return HttpServerResponse.empty()
-  }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.empty())))
-  listen(
-    HttpServer.serve(HttpRouter.empty.pipe(HttpRouter.get("/ws/bench/chat/:conversation_pk/", handler))),
-    Effect.void
+
+const readBody = (request: Http.IncomingMessage): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const parts: Array<Buffer> = []
+    request.on("data", (part: Buffer) => parts.push(part))
+    request.on("end", () => resolve(Buffer.concat(parts).toString("utf8")))
+    request.on("error", reject)
+  })
+
+const convoAgent = ChatAgent.make({ name: "bench", model: LlmModels.openAiGpt4oMini, systemPrompt: "Be brief." })
+const convoLayers = <A, E, R>(app: Layer.Layer<A, E, R>) =>
+  app.pipe(
+    Layer.provide(ChatAgentHooks.layer({ canAccept: () => Effect.succeed(true) })),
+    Layer.provide(LlmModels.layerFixed(scriptedModel())),
+    Layer.provideMerge(SqlConversationStore.layer().pipe(Layer.provide(MessageCodec.layer))),
+    Layer.provideMerge(Databases.sqliteTemp())
   )
-} else if (mode === "convo") {
-  const routes = Routes.make([Routes.ws("bench-chat", "/ws/bench/chat/:conversation_pk/")])
-  const agent = ChatAgent.make({ name: "bench", model: LlmModels.openAiGpt4oMini, systemPrompt: "Be brief." })
-  const model = new ScriptedChatModel({ defaultReply: ScriptedReply.text(deltaTexts) })
-  const Store = ConversationStore.layerMemory.pipe(Layer.provide(MessageCodec.layer))
-  // one conversation per connection; the benchmark's clients are anonymous
-  const setup = Effect.flatMap(ConversationStore.ConversationStore, (store) =>
-    Effect.repeatN(store.create({ userId: null }), Math.max(0, conversations - 1))
-  ).pipe(Effect.asVoid)
-  listen(
-    ChatSocket.layer(routes, [{ route: "bench-chat", agent }]).pipe(
-      Layer.provide(ChatAgentHooks.layer({ canAccept: () => Effect.succeed(true) })),
-      Layer.provide(LlmModels.layerFixed(model)),
-      Layer.provideMerge(Store)
-    ),
-    setup
-  )
-} else {
-  console.error(`usage: server.ts convo|raw|bare <conversations>`)
-  process.exit(2)
+// one conversation per connection; the benchmark's clients are anonymous
+const createConversations = Effect.flatMap(ConversationStore.ConversationStore, (store) =>
+  Effect.repeatN(store.create({ userId: null }), Math.max(0, conversations - 1))
+).pipe(Effect.asVoid)
+
+switch (mode) {
+  case "raw-ws": {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 })
+    wss.on("connection", (ws) => {
+      ws.on("message", async (data) => {
+        // decode the client frame as a chat server does, then send frames shaped like convo's deltas
+        JSON.parse(data.toString())
+        const id = `run-${randomUUID()}`
+        for (const text of deltaTexts) {
+          if (paceMs > 0) await sleep(paceMs)
+          ws.send(JSON.stringify({ type: "message_delta", id, text }))
+        }
+        ws.send(JSON.stringify({ type: "turn_end", status: "complete" }))
+      })
+    })
+    wss.on("listening", () => {
+      const address = wss.address()
+      ready(address === null || typeof address === "string" ? 0 : address.port)
+    })
+    break
+  }
+  case "raw-sse": {
+    listenNode(
+      Http.createServer(async (request, response) => {
+        JSON.parse(await readBody(request))
+        response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+        const id = `run-${randomUUID()}`
+        let n = 0
+        for (const text of deltaTexts) {
+          if (paceMs > 0) await sleep(paceMs)
+          response.write(
+            `id: ${++n}\nevent: message_delta\ndata: ${JSON.stringify({ type: "message_delta", id, text })}\n\n`
+          )
+        }
+        response.end(
+          `id: ${++n}\nevent: turn_end\ndata: ${JSON.stringify({ type: "turn_end", status: "complete" })}\n\n`
+        )
+      })
+    )
+    break
+  }
+  case "langchain-ws": {
+    const model = scriptedModel()
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 })
+    wss.on("connection", (ws) => {
+      ws.on("message", async (data) => {
+        const message = JSON.parse(data.toString()) as { text: string }
+        const id = `run-${randomUUID()}`
+        for await (const chunk of await model.stream([new HumanMessage(message.text)])) {
+          const text = typeof chunk.content === "string" ? chunk.content : ""
+          if (text.length > 0) ws.send(JSON.stringify({ type: "message_delta", id, text }))
+        }
+        ws.send(JSON.stringify({ type: "turn_end", status: "complete" }))
+      })
+    })
+    wss.on("listening", () => {
+      const address = wss.address()
+      ready(address === null || typeof address === "string" ? 0 : address.port)
+    })
+    break
+  }
+  case "aisdk-sse": {
+    const model = aiSdkModel()
+    listenNode(
+      Http.createServer(async (request, response) => {
+        const body = JSON.parse(await readBody(request)) as { messages: Array<{ role: "user"; content: string }> }
+        const result = streamText({ model, messages: body.messages })
+        const web = result.toUIMessageStreamResponse()
+        response.writeHead(web.status, Object.fromEntries(web.headers))
+        Readable.fromWeb(web.body as import("node:stream/web").ReadableStream).pipe(response)
+      })
+    )
+    break
+  }
+  case "aisdk-ws": {
+    const model = aiSdkModel()
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 })
+    wss.on("connection", (ws) => {
+      ws.on("message", async (data) => {
+        const request = JSON.parse(data.toString()) as {
+          type: "send"
+          requestId: string
+          messages: Array<{ role: "user"; parts: Array<{ type: "text"; text: string }> }>
+        }
+        if (request.type !== "send") return
+        const { requestId } = request
+        const result = streamText({
+          model,
+          messages: request.messages.map((m) => ({ role: m.role, content: m.parts.map((p) => p.text).join("") }))
+        })
+        ws.send(JSON.stringify({ type: "start", requestId }))
+        let sequence = 0
+        for await (const chunk of result.toUIMessageStream()) {
+          ws.send(JSON.stringify({ type: "chunk", requestId, sequence: sequence++, chunk }))
+        }
+        ws.send(JSON.stringify({ type: "end", requestId }))
+      })
+    })
+    wss.on("listening", () => {
+      const address = wss.address()
+      ready(address === null || typeof address === "string" ? 0 : address.port)
+    })
+    break
+  }
+  case "bare": {
+    const handler = Effect.gen(function* () {
+      const socket = yield* HttpServerRequest.upgrade
+      yield* socket.runRaw(() => undefined)
+      return HttpServerResponse.empty()
+    }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.empty())))
+    listen(
+      HttpServer.serve(HttpRouter.empty.pipe(HttpRouter.get("/ws/bench/chat/:conversation_pk/", handler))),
+      Effect.void
+    )
+    break
+  }
+  case "convo-ws": {
+    const routes = Routes.make([Routes.ws("bench-chat", "/ws/bench/chat/:conversation_pk/")])
+    listen(convoLayers(ChatSocket.layer(routes, [{ route: "bench-chat", agent: convoAgent }])), createConversations)
+    break
+  }
+  case "convo-sse": {
+    listen(convoLayers(HttpServer.serve(HttpChat.router(convoAgent, { heartbeat: null }))), createConversations)
+    break
+  }
+  default:
+    console.error(`usage: server.ts <mode> <conversations> <paceMs>`)
+    process.exit(2)
 }

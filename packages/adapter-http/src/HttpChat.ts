@@ -53,12 +53,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Http from "./internal/http.js"
+import * as SessionEvents from "./internal/sessionEvents.js"
 import * as Sse from "./internal/sse.js"
 
 /**
@@ -259,25 +259,24 @@ const connectionOf = (route: Routes.Route, opened: Opened) =>
     data: { transport: "http", route: route.name, request: opened.info }
   })
 
-// Opens a session in the request's scope (closing it ends a running turn); its events are copied
-// to a queue read one event at a time. Gives the session once its history page has come.
+// Opens a session in the request's scope (closing it ends a running turn); its events are read one
+// at a time until the turn's stream takes the rest. Gives the session once its history page has come.
 const connect = (agent: ChatAgent.ChatAgent, route: Routes.Route, opened: Opened) =>
   Effect.gen(function* () {
     const session = yield* ChatAgent.connect(agent, connectionOf(route, opened)).pipe(Effect.mapError(Http.rejection))
-    const events = yield* Queue.unbounded<Protocol.ServerEvent>()
-    yield* Stream.runForEach(session.events, (event) => Queue.offer(events, event)).pipe(Effect.forkScoped)
-    let first = yield* Queue.take(events)
-    while (!(first.type === "history" && first.initial)) first = yield* Queue.take(events)
+    const events = yield* SessionEvents.attach(session)
+    let first = yield* events.take
+    while (first !== undefined && !(first.type === "history" && first.initial)) first = yield* events.take
     return { session, events }
   })
 
 // Takes events until the pong answering `id`; gives the events before it.
-const takeUntilPong = (events: Queue.Queue<Protocol.ServerEvent>, id: string) =>
+const takeUntilPong = (events: SessionEvents.SessionEvents, id: string) =>
   Effect.gen(function* () {
     const taken: Array<Protocol.ServerEvent> = []
     for (;;) {
-      const event = yield* Queue.take(events)
-      if (event.type === "pong" && event.id === id) return taken
+      const event = yield* events.take
+      if (event === undefined || (event.type === "pong" && event.id === id)) return taken
       taken.push(event)
     }
   })
@@ -343,12 +342,17 @@ const postMessage = (
       // a refusal that comes later (a duplicate client id, history unavailable) also ends it
       return (event.type === "turn_end" && event.turnId === turnId) || isRefusal(event)
     }
-    const turn = Stream.concat(Stream.fromIterable(prefix), Stream.fromQueue(events)).pipe(
-      Stream.filter((event) => event.type !== "pong"),
-      Stream.takeUntil(isLast),
-      Stream.zipWithIndex,
-      Stream.map(([event, index]) => Sse.encodeEvent(index + 1, event))
-    )
+    let index = 0
+    const render = (event: Protocol.ServerEvent) =>
+      event.type === "pong"
+        ? { text: undefined, last: false }
+        : { text: Sse.encodeEvent(++index, event), last: isLast(event) }
+    const prefixed = prefix.map(render)
+    const before = prefixed.findIndex((rendered) => rendered.last)
+    const turn =
+      before !== -1
+        ? Stream.fromIterable(prefixed.slice(0, before + 1).flatMap((rendered) => rendered.text ?? []))
+        : Stream.concat(Stream.fromIterable(prefixed.flatMap((rendered) => rendered.text ?? [])), events.stream(render))
     const withHeartbeat =
       heartbeat === null
         ? turn

@@ -271,8 +271,18 @@ export interface Session {
   readonly connection: Connection
   /** The conversation, or `null` when the connection has none (the chat works; nothing is stored). */
   readonly conversation: Conversation | null
-  /** Server events, in order: the history page first. Ends when the session closes. */
+  /**
+   * Server events, in order: the history page first. Ends when the session closes. Read either
+   * this or `attach`, once.
+   */
   readonly events: Stream.Stream<Protocol.ServerEvent>
+  /**
+   * Attaches the transport's writer instead of reading `events`: it gets the events kept so far,
+   * then each event synchronously as it is produced — no queue, fiber or stream step per event.
+   * Events a live event of the conversation became are shared: every session of the process that
+   * sees it gets the same object, so `Protocol.encodeServerEvent` serialises it once for all.
+   */
+  readonly attach: (writer: SessionWriter) => Effect.Effect<void>
   /** Takes one decoded client message. User messages run as turns one after another. */
   readonly send: (message: Protocol.ClientMessage) => Effect.Effect<void>
   /** Takes one raw text frame: decodes it, answering a bad frame with an error event. */
@@ -284,6 +294,22 @@ export interface Session {
    * `events` has ended after their last event: a transport then closes the connection (WebSocket 1001).
    */
   readonly goingAway: Effect.Effect<void>
+}
+
+/**
+ * A transport's writer of a session's events (`Session.attach`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SessionWriter {
+  /** One event, in order, called synchronously by whatever produced it: it must not block or throw. */
+  readonly onEvent: (event: Protocol.ServerEvent) => void
+  /**
+   * Called once after the last event: the session closed, or a graceful shutdown ended its turns
+   * (then `goingAway` completes too).
+   */
+  readonly onEnd?: (() => void) | undefined
 }
 
 /**

@@ -8,12 +8,17 @@
  * `layerMemory` fans out within one process. A PostgreSQL (LISTEN/NOTIFY) or Redis layer fans out
  * across processes behind the same port.
  *
+ * Delivery to the watchers of a process is synchronous: `watch` registers a callback that the hub
+ * calls with each event as it is published (or arrives from another process), in the publisher's
+ * own call, so a delta costs no fiber hop, queue or stream step per watcher. `subscribe` is the
+ * same feed as a `Stream`, for code that wants one.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConversationId } from "./ConversationStore.js"
@@ -31,6 +36,16 @@ export interface Published {
 }
 
 /**
+ * A watcher's callback: called synchronously with each event of the conversation, in id order,
+ * each once. It must not block or throw (a throw is caught and logged to the console; the other
+ * watchers still get the event).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Watcher = (published: Published) => void
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -46,7 +61,50 @@ export interface Service {
     conversationId: ConversationId,
     after?: number | undefined
   ) => Effect.Effect<Stream.Stream<Published>, never, Scope.Scope>
+  /**
+   * Calls `watcher` with the conversation's events from now on, for the life of the scope — with
+   * `after`, first the retained events whose id is greater — each once, in order, synchronously
+   * as they are published: the same feed as `subscribe` without a stream. The effect completes
+   * once the watcher is registered (and the missed events handed to it).
+   */
+  readonly watch: (
+    conversationId: ConversationId,
+    after: number | undefined,
+    watcher: Watcher
+  ) => Effect.Effect<void, never, Scope.Scope>
 }
+
+/**
+ * Calls each watcher of `watchers` with an event; a watcher that throws does not stop the others.
+ *
+ * @since 0.2.0
+ * @category delivery
+ */
+export const deliverTo = (watchers: Iterable<Watcher>, published: Published): void => {
+  for (const watcher of watchers) {
+    try {
+      watcher(published)
+    } catch (error) {
+      console.error("ConversationEvents: a watcher threw", error)
+    }
+  }
+}
+
+/**
+ * `subscribe` from `watch`: the watched events through an unbounded queue, as a stream. For hub
+ * implementations, which need to write only `watch`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const subscribeFromWatch =
+  (watch: Service["watch"]): Service["subscribe"] =>
+  (conversationId, after) =>
+    Effect.gen(function* () {
+      const queue = yield* Effect.acquireRelease(Queue.unbounded<Published>(), Queue.shutdown)
+      yield* watch(conversationId, after, (published) => void queue.unsafeOffer(published))
+      return Stream.fromQueue(queue)
+    })
 
 /**
  * @since 0.1.0
@@ -59,7 +117,7 @@ export class ConversationEvents extends Context.Tag("@convo/core/ConversationEve
  * @category models
  */
 export interface MemoryOptions {
-  /** Events kept per conversation for resuming clients. Default 2,000. */
+  /** Events kept per conversation for resuming clients (at least this many; trimmed in batches). Default 2,000. */
   readonly retain?: number | undefined
   /** Conversations whose logs are kept; the least recently used one without subscribers goes first. Default 10,000. */
   readonly maxConversations?: number | undefined
@@ -68,8 +126,7 @@ export interface MemoryOptions {
 interface Channel {
   nextId: number
   readonly log: Array<Published>
-  readonly pubsub: PubSub.PubSub<Published>
-  subscribers: number
+  readonly watchers: Set<Watcher>
 }
 
 /**
@@ -91,40 +148,45 @@ export const makeMemory = (options: MemoryOptions = {}): Service => {
       channels.set(conversationId, found)
       return found
     }
-    found = { nextId: 1, log: [], pubsub: Effect.runSync(PubSub.unbounded<Published>()), subscribers: 0 }
+    found = { nextId: 1, log: [], watchers: new Set() }
     channels.set(conversationId, found)
     if (channels.size > maxConversations) {
       for (const [id, candidate] of channels) {
         if (channels.size <= maxConversations) break
-        if (candidate.subscribers === 0 && id !== conversationId) channels.delete(id)
+        if (candidate.watchers.size === 0 && id !== conversationId) channels.delete(id)
       }
     }
     return found
   }
 
+  const watch: Service["watch"] = (conversationId, after, watcher) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const target = channel(conversationId)
+        // the missed events and the registration happen in one synchronous step: nothing falls between
+        if (after !== undefined) {
+          for (const published of target.log) if (published.id > after) deliverTo([watcher], published)
+        }
+        // a distinct function per registration, so one callback may watch twice
+        const registered: Watcher = (published) => watcher(published)
+        target.watchers.add(registered)
+        return { target, registered }
+      }),
+      ({ registered, target }) => Effect.sync(() => void target.watchers.delete(registered))
+    ).pipe(Effect.asVoid)
+
   return {
     publish: (conversationId, event) =>
-      Effect.suspend(() => {
+      Effect.sync(() => {
         const target = channel(conversationId)
         const published: Published = { id: target.nextId++, event }
         target.log.push(published)
-        if (target.log.length > retain) target.log.splice(0, target.log.length - retain)
-        return Effect.as(PubSub.publish(target.pubsub, published), published.id)
+        if (target.log.length > retain * 2) target.log.splice(0, target.log.length - retain)
+        deliverTo(target.watchers, published)
+        return published.id
       }),
-    subscribe: (conversationId, after) =>
-      Effect.gen(function* () {
-        const target = channel(conversationId)
-        const live = yield* PubSub.subscribe(target.pubsub)
-        target.subscribers++
-        yield* Effect.addFinalizer(() => Effect.sync(() => target.subscribers--))
-        // subscribing and reading the log happen in one synchronous step: no event falls between
-        const missed = after === undefined ? [] : target.log.filter((published) => published.id > after)
-        const last = missed.length > 0 ? missed[missed.length - 1]!.id : (after ?? 0)
-        return Stream.concat(
-          Stream.fromIterable(missed),
-          Stream.fromQueue(live).pipe(Stream.filter((published) => published.id > last))
-        )
-      })
+    subscribe: subscribeFromWatch(watch),
+    watch
   }
 }
 

@@ -446,6 +446,24 @@ export type ServerEventOf<T extends ServerEvent["type"]> = Extract<ServerEvent, 
  */
 export const decodeServerEvent = Schema.decodeUnknownEither(ServerEvent)
 
+const encoded = new WeakMap<ServerEvent, string>()
+
+/**
+ * A server event as its JSON text frame. Remembered per event object (events are never mutated
+ * once emitted), so an event that every watcher of a conversation gets is serialised once.
+ *
+ * @since 0.2.0
+ * @category server
+ */
+export const encodeServerEvent = (event: ServerEvent): string => {
+  let json = encoded.get(event)
+  if (json === undefined) {
+    json = JSON.stringify(event)
+    encoded.set(event, json)
+  }
+  return json
+}
+
 /**
  * Builds an error event.
  *

@@ -3,13 +3,16 @@
  * `ConversationEvents` port over an event table and LISTEN/NOTIFY.
  *
  * - **Publish** writes the event to the `convo_event` table (see `PgMigrations`) and, in the same
- *   statement, NOTIFYs `conversation_id:id` on one channel (`convo_events`): payloads stay far
- *   below NOTIFY's 8,000 bytes whatever the event holds. The event id is the row's `bigserial`:
+ *   statement, NOTIFYs `<process nonce>|conversation_id:id,...` on one channel (`convo_events`):
+ *   payloads stay far below NOTIFY's 8,000 bytes whatever the event holds. (Processes of an older
+ *   version, whose payload had no nonce, do not understand it: upgrade every process together.) The event id is the row's `bigserial`:
  *   increasing, and unique across conversations. Concurrent publishes of a process are written
  *   together, up to `maxBatch` rows in one INSERT (a group commit), by one writer fiber.
  * - **Local subscribers** of the publishing process get the event at once, without waiting for the
- *   NOTIFY round trip; **other processes** read the rows named by the notifications (one query for
- *   every pending conversation; while notifications keep coming, a read waits 8 ms to gather more). Every delivery goes through one per-conversation hub per process
+ *   NOTIFY round trip, and skip their own notifications; **other processes** read the rows named by
+ *   the notifications, of the conversations they watch only (one query for every pending
+ *   conversation; while notifications keep coming, a read waits 8 ms to gather more): a process
+ *   reads no event of a conversation it has no watcher of (`rowsRead` counts what it reads). Every delivery goes through one per-conversation hub per process
  *   that delivers each id once, in increasing order.
  * - **Resume** (`subscribe(id, after)`) reads the table: the retained events with a greater id,
  *   then the live ones, never twice.
@@ -42,7 +45,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
-import * as PubSub from "effect/PubSub"
+import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -70,9 +73,22 @@ export interface Options {
   readonly maxBatch?: number | undefined
 }
 
+/**
+ * Event rows this process has read from the event table (catching up on notifications and
+ * replaying for resuming clients): a process reads only the rows of conversations it watches, so
+ * this grows with its watchers' traffic, not with all traffic.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const rowsRead: Metric.Metric.Counter<number> = Metric.counter("convo_events_rows_read", {
+  description: "event rows read from the event table by PgConversationEvents in this process"
+})
+
 interface Hub {
   readonly conversationId: ConversationId
-  readonly pubsub: PubSub.PubSub<ConversationEvents.Published>
+  /** This process's watchers of the conversation, called synchronously with each event. */
+  readonly watchers: Set<ConversationEvents.Watcher>
   subscribers: number
   /** The highest id delivered to this hub's subscribers. */
   lastSeen: number
@@ -144,7 +160,7 @@ export const make = (
     const deliver = (hub: Hub, published: ConversationEvents.Published) => {
       if (published.id > highestSeen) highestSeen = published.id
       if (published.id < 0) {
-        hub.pubsub.unsafeOffer(published)
+        ConversationEvents.deliverTo(hub.watchers, published)
         return
       }
       if (!hub.ready) {
@@ -153,7 +169,7 @@ export const make = (
       }
       if (published.id <= hub.lastSeen) return
       hub.lastSeen = published.id
-      hub.pubsub.unsafeOffer(published)
+      ConversationEvents.deliverTo(hub.watchers, published)
     }
 
     // ---- catching up from the table: conversations named by notifications, or all after a reconnect
@@ -185,6 +201,7 @@ export const make = (
         const rows = yield* fetchSince(targets).pipe(
           Effect.tapError(() => Effect.sync(() => targets.forEach(([conversationId]) => wanted.add(conversationId))))
         )
+        yield* Metric.incrementBy(rowsRead, rows.length)
         for (const row of rows) {
           const hub = hubs.get(Number(row.conversation_id))
           if (hub === undefined || !isEvent(row.payload)) continue
@@ -226,7 +243,10 @@ export const make = (
         }
         return
       }
-      for (const pair of payload.split(",")) {
+      // `<nonce>|c:id,...`: this process's own events reach its watchers from the writer, unread
+      const bar = payload.indexOf("|")
+      if (bar !== -1 && payload.slice(0, bar) === nonce) return
+      for (const pair of payload.slice(bar + 1).split(",")) {
         const colon = pair.indexOf(":")
         const conversationId = Number(pair.slice(0, colon))
         const id = Number(pair.slice(colon + 1))
@@ -289,11 +309,11 @@ export const make = (
            SELECT c, p::jsonb FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS t(c, p, n) ORDER BY n
            RETURNING id, conversation_id
          ), notified AS (
-           SELECT pg_notify($3, string_agg(conversation_id::text || ':' || id::text, ',')) FROM inserted
+           SELECT pg_notify($3, $4 || '|' || string_agg(conversation_id::text || ':' || id::text, ',')) FROM inserted
          )
          SELECT i.id, (SELECT max(e.id) FROM ${table} e WHERE e.conversation_id = i.conversation_id) AS prev
          FROM inserted i, notified ORDER BY i.id`,
-        [batch.map((pending) => pending.conversationId), batch.map((pending) => pending.json), channel]
+        [batch.map((pending) => pending.conversationId), batch.map((pending) => pending.json), channel, nonce]
       )
 
     const write = (chunk: Chunk.Chunk<Pending>) =>
@@ -401,7 +421,7 @@ export const make = (
           if (hub === undefined) {
             hub = {
               conversationId,
-              pubsub: Effect.runSync(PubSub.unbounded<ConversationEvents.Published>()),
+              watchers: new Set(),
               subscribers: 0,
               lastSeen: 0,
               ready: false,
@@ -418,7 +438,7 @@ export const make = (
             hub.subscribers--
             if (hub.subscribers > 0) return Effect.void
             if (hubs.get(conversationId) === hub) hubs.delete(conversationId)
-            return PubSub.shutdown(hub.pubsub)
+            return Effect.void
           })
       )
 
@@ -445,6 +465,7 @@ export const make = (
         .pipe(
           Effect.retry(retrySchedule),
           Effect.timeout(publishTimeout),
+          Effect.tap((rows) => Metric.incrementBy(rowsRead, rows.length)),
           Effect.map((rows) =>
             rows.flatMap((row): Array<ConversationEvents.Published> =>
               isEvent(row.payload) ? [{ id: Number(row.id), event: row.payload }] : []
@@ -455,6 +476,34 @@ export const make = (
           )
         )
 
+    const watch: ConversationEvents.Service["watch"] = (conversationId, after, watcher) =>
+      Effect.gen(function* () {
+        const hub = yield* acquireHub(conversationId)
+        // what arrives while the hub starts and the missed events are read is held, then given in order
+        let held: Array<ConversationEvents.Published> | undefined = []
+        const registered: ConversationEvents.Watcher = (published) => {
+          if (held === undefined) watcher(published)
+          else held.push(published)
+        }
+        yield* Effect.acquireRelease(
+          Effect.sync(() => hub.watchers.add(registered)),
+          () => Effect.sync(() => hub.watchers.delete(registered))
+        )
+        yield* ready(hub)
+        // the hub gives each id once, in order, from the moment `registered` was added
+        let last = Number.NEGATIVE_INFINITY
+        if (after !== undefined) {
+          const missed = yield* replay(conversationId, after)
+          for (const published of missed) ConversationEvents.deliverTo([watcher], published)
+          last = missed.length > 0 ? missed[missed.length - 1]!.id : after
+        }
+        const kept = held
+        held = undefined
+        for (const published of kept) {
+          if (published.id < 0 || published.id > last) ConversationEvents.deliverTo([watcher], published)
+        }
+      }).pipe(Effect.withSpan("ConversationEvents.watch"))
+
     const service: ConversationEvents.Service = {
       publish: (conversationId, event) =>
         Effect.flatMap(Deferred.make<number>(), (done) =>
@@ -462,20 +511,8 @@ export const make = (
             Effect.zipRight(Deferred.await(done))
           )
         ),
-      subscribe: (conversationId, after) =>
-        Effect.gen(function* () {
-          const hub = yield* acquireHub(conversationId)
-          const live = yield* PubSub.subscribe(hub.pubsub)
-          yield* ready(hub)
-          // the hub gives each id once, in order, from the moment `live` subscribed
-          if (after === undefined) return Stream.fromQueue(live)
-          const missed = yield* replay(conversationId, after)
-          const last = missed.length > 0 ? missed[missed.length - 1]!.id : after
-          return Stream.concat(
-            Stream.fromIterable(missed),
-            Stream.fromQueue(live).pipe(Stream.filter((published) => published.id < 0 || published.id > last))
-          )
-        }).pipe(Effect.withSpan("ConversationEvents.subscribe"))
+      subscribe: ConversationEvents.subscribeFromWatch(watch),
+      watch
     }
     return service
   })

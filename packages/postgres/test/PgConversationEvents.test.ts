@@ -3,7 +3,9 @@ import type * as Protocol from "@convo/core/Protocol"
 import * as Databases from "@convo/testing/Databases"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
+import * as PgConversationEvents from "../src/PgConversationEvents.js"
 import * as PgMigrations from "../src/PgMigrations.js"
 import { database, process, query } from "./support/db.js"
 
@@ -59,6 +61,31 @@ describe.skipIf(!pg)("PgConversationEvents", () => {
         )
       }
       assert.deepStrictEqual(texts(other), ["elsewhere"])
+    }).pipe(Effect.provide(database))
+  )
+
+  it.scopedLive("a process reads only the events of conversations it watches: none of the others'", () =>
+    Effect.gen(function* () {
+      const watcher = yield* process()
+      const publisher = yield* process()
+      const readBefore = (yield* Metric.value(PgConversationEvents.rowsRead)).count
+      const got: Array<ConversationEvents.Published> = []
+      yield* watcher.events.watch(60, undefined, (published) => void got.push(published))
+      // the publisher watches nothing; the watcher watches conversation 60 only
+      for (let i = 0; i < 100; i++) {
+        yield* publisher.events.publish(61, delta(`other${i}`))
+        if (i % 20 === 0) yield* publisher.events.publish(60, delta(`mine${i}`))
+      }
+      yield* until(() => got.length >= 5, "the watched conversation's events")
+      yield* Effect.sleep("300 millis") // every notification has been handled
+      assert.deepStrictEqual(texts(got), ["mine0", "mine20", "mine40", "mine60", "mine80"])
+      // 105 events were published and notified to both processes; the event rows read are the 5 watched
+      const read = (yield* Metric.value(PgConversationEvents.rowsRead)).count - readBefore
+      assert.strictEqual(read, 5)
+      const [stored] = yield* query<{ readonly n: string }>(
+        `SELECT count(*) AS n FROM convo_event WHERE conversation_id = 61`
+      )
+      assert.strictEqual(Number(stored!.n), 100)
     }).pipe(Effect.provide(database))
   )
 

@@ -13,16 +13,19 @@
 import type * as Authenticator from "@convo/core/Authenticator"
 import type * as ChatAgent from "@convo/core/ChatAgent"
 import type { User } from "@convo/core/Connection"
+import * as Protocol from "@convo/core/Protocol"
 import * as Socket from "@effect/platform/Socket"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as CloseCode from "../CloseCode.js"
+import * as DirectSend from "./directSend.js"
 import { classify, type Inbound } from "./frames.js"
 
 /**
@@ -96,27 +99,64 @@ export const run = (
             Effect.zipRight(close(CloseCode.internalError, "internal error"))
           )
 
-    // events out, as JSON text frames, once the socket is open (a pull loop: lighter per idle
-    // connection than running a sink over the stream)
-    const pull = yield* Stream.toPull(session.events)
-    yield* Deferred.await(opened).pipe(
-      Effect.zipRight(
-        pull.pipe(
-          Effect.flatMap((chunk) => Effect.forEach(chunk, (event) => write(JSON.stringify(event)), { discard: true })),
-          Effect.forever
-        )
-      ),
-      // the stream ends (fails with `None`) when the session closes, or after its last event when
-      // a graceful shutdown ended its turns: then the socket closes with 1001
-      Effect.catchAll(() =>
-        Effect.raceFirst(
+    // events out, as JSON text frames, once the socket is open. The session hands each event over
+    // synchronously; frames wait in `outgoing`, and one flush fiber at a time (started by the event
+    // that finds none running, ended when `outgoing` is empty) writes all that waited: no fiber,
+    // queue or stream step per event, and an idle connection holds no writer fiber.
+    const runtime = yield* Effect.runtime<never>()
+    const outgoing: Array<string> = []
+    let flushing = false
+    let ended = false
+    const flush: Effect.Effect<void> = Effect.suspend(() => {
+      if (outgoing.length === 0) {
+        flushing = false
+        if (!ended) return Effect.void
+        // the session ended (it closed, or a graceful shutdown sent its last event): close with 1001
+        // when it is going away
+        return Effect.raceFirst(
           session.goingAway.pipe(Effect.zipRight(close(CloseCode.goingAway, "the server is shutting down"))),
           Effect.sleep("1 second")
         )
-      ),
-      Effect.catchAllCause(failed("sending events")),
-      Effect.forkScoped
+      }
+      const frames = outgoing.splice(0, outgoing.length)
+      return Effect.forEach(frames, write, { discard: true }).pipe(Effect.zipRight(flush))
+    }).pipe(Effect.catchAllCause(failed("sending events")))
+    let flusher: Fiber.RuntimeFiber<void> | undefined
+    let stopped = false
+    const schedule = () => {
+      if (flushing || stopped) return
+      flushing = true
+      flusher = Runtime.runFork(runtime)(flush)
+    }
+    // the socket's scope ends the flush fiber (a write waits while the socket is not open)
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        stopped = true
+        return flusher === undefined ? Effect.void : Fiber.interrupt(flusher)
+      })
     )
+    // once a frame has come in, its handler's context holds the socket itself: from then on a frame
+    // is written at once (corked until the loop's next turn) when nothing waits in `outgoing`
+    let direct: ((frame: string) => void) | undefined
+    const attach = session.attach({
+      onEvent: (event) => {
+        const frame = Protocol.encodeServerEvent(event)
+        if (direct !== undefined && !flushing && !stopped) {
+          try {
+            direct(frame)
+            return
+          } catch {
+            direct = undefined
+          }
+        }
+        outgoing.push(frame)
+        schedule()
+      },
+      onEnd: () => {
+        ended = true
+        schedule()
+      }
+    })
 
     // frames in, one at a time, in arrival order: frames wait in `pending`, and one drain fiber at a
     // time (started by the frame that finds none running, ended when `pending` is empty) hands them
@@ -143,9 +183,19 @@ export const run = (
         Effect.forkScoped
       )
     }
+    let learned = false
+    const learnSocket = Effect.map(Effect.serviceOption(Socket.WebSocket), (ws) => {
+      learned = true
+      if (direct === undefined && Option.isSome(ws)) direct = DirectSend.make(ws.value)
+    })
     const handle = (frame: Inbound): Effect.Effect<boolean> => {
       switch (frame._tag) {
         case "Text":
+          if (!learned)
+            return Effect.zipRight(
+              learnSocket,
+              Effect.suspend(() => handle(frame))
+            )
           return Effect.flatMap(stillValid, (valid) =>
             valid ? Effect.as(session.receive(frame.text), true) : Effect.succeed(false)
           )
@@ -178,7 +228,7 @@ export const run = (
 
     yield* (
       socket
-        .runRaw(onFrame, { onOpen: Deferred.succeed(opened, undefined) })
+        .runRaw(onFrame, { onOpen: Deferred.succeed(opened, undefined).pipe(Effect.zipRight(attach)) })
         // a socket error or a close frame ends the connection; the caller's scope closes the session
         .pipe(Effect.catchAll(() => Effect.void))
     )

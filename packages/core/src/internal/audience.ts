@@ -9,6 +9,7 @@
  * @internal
  */
 import type { Connection } from "../Connection.js"
+import type * as ConversationEvents from "../ConversationEvents.js"
 import type { Conversation } from "../ConversationStore.js"
 import type * as Protocol from "../Protocol.js"
 
@@ -35,12 +36,42 @@ export const visible = (
   event: Protocol.ServerEvent,
   conversation: Conversation,
   connection: Connection
-): Protocol.ServerEvent | undefined => {
+): Protocol.ServerEvent | undefined => (sees(event, conversation, connection) ? strip(event) : undefined)
+
+/** Whether this connection's client may see the event. @internal */
+export const sees = (event: Protocol.ServerEvent, conversation: Conversation, connection: Connection): boolean => {
   const tagged = event as Tagged
-  if (!(field in tagged)) return conversation.userId !== null ? event : undefined
-  if (conversation.userId === null && tagged[field] !== audienceOf(connection)) return undefined
+  if (!(field in tagged)) return conversation.userId !== null
+  return conversation.userId !== null || tagged[field] === audienceOf(connection)
+}
+
+/** The event without its audience: the same for every client that sees it. @internal */
+export const strip = (event: Protocol.ServerEvent): Protocol.ServerEvent => {
+  const tagged = event as Tagged
+  if (!(field in tagged)) return event
   const { [field]: _audience, ...rest } = tagged
   return rest as Protocol.ServerEvent
+}
+
+const outgoing = new WeakMap<ConversationEvents.Published, Protocol.ServerEvent>()
+
+/**
+ * The published event as this connection's client gets it (with its `eventId`), or `undefined`
+ * when it is another user's. Every session of a process that sees the event gets the same object,
+ * made once, so a transport serialises it once for all of them. @internal
+ */
+export const outgoingEvent = (
+  published: ConversationEvents.Published,
+  conversation: Conversation,
+  connection: Connection
+): Protocol.ServerEvent | undefined => {
+  if (!sees(published.event, conversation, connection)) return undefined
+  let event = outgoing.get(published)
+  if (event === undefined) {
+    event = { ...strip(published.event), eventId: published.id } as Protocol.ServerEvent
+    outgoing.set(published, event)
+  }
+  return event
 }
 
 /** The event as published on behalf of a turn of `userId` (recovery, which has no connection). @internal */

@@ -11,9 +11,7 @@ import * as Scope from "effect/Scope"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
-import * as Queue from "effect/Queue"
-import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as FiberId from "effect/FiberId"
 import type { ChatAgent, Session, Setting, Tool } from "../ChatAgent.js"
 import { ConnectionRejected } from "../ChatAgent.js"
 import * as ChatAgentHooks from "../ChatAgentHooks.js"
@@ -28,6 +26,7 @@ import * as Audience from "./audience.js"
 import * as ContextWindow from "./contextWindow.js"
 import { toHistoryMessage } from "./historyView.js"
 import * as Lifecycle from "./lifecycle.js"
+import { Outbox } from "./outbox.js"
 import * as Turn from "./turn.js"
 import * as TurnAccept from "./turnAccept.js"
 import * as TurnRecover from "./turnRecover.js"
@@ -38,9 +37,6 @@ const resolve = <A>(setting: Setting<A> | undefined, connection: Connection): Ef
   const value = (setting as (connection: Connection) => A | Effect.Effect<A>)(connection)
   return Effect.isEffect(value) ? (value as Effect.Effect<A>) : Effect.succeed(value as A)
 }
-
-/** Ends a session's event stream after everything before it was sent (a graceful shutdown). */
-const goAwayMarker = { type: "pong", id: "convo:going-away" } as Protocol.ServerEvent
 
 const reject = (reason: ConnectionRejected["reason"], detail: string) =>
   Effect.fail(new ConnectionRejected({ reason, detail }))
@@ -156,38 +152,59 @@ export const open = (agent: ChatAgent, connection: Connection) =>
           >[0]) as unknown as typeof baseModel)
         : baseModel
 
-    const events = yield* Effect.acquireRelease(Queue.unbounded<Protocol.ServerEvent>(), Queue.shutdown)
-    const emit = (event: Protocol.ServerEvent) => {
-      Queue.unsafeOffer(events, event)
-    }
+    // events out: handed to the transport's writer synchronously (no queue or fiber per event)
+    const outbox = new Outbox()
+    yield* Effect.addFinalizer(() => Effect.sync(() => outbox.end()))
+    const emit = (event: Protocol.ServerEvent) => outbox.emit(event)
 
-    // live events of the conversation (from this and every other session watching it), each once
+    // live events of the conversation (from this and every other session watching it), each once:
+    // the hub calls back synchronously, in id order. A watch gives every event of the conversation
+    // from its start, so what a session delivered is one range of ids, (lo, hi]; a re-watch (a
+    // resume) skips the range delivered before it.
     const bus = yield* ConversationEvents.current
-    const delivered = new Set<number>()
-    let forwarder: Fiber.RuntimeFiber<void> | undefined
+    let lo: number | undefined
+    let hi = 0
+    let skipLo = 0
+    let skipHi = 0
+    let watching: Scope.CloseableScope | undefined
     const sessionScope = yield* Effect.scope
-    /** Subscribes now; gives the effect that starts forwarding (so the history page can go first). */
+    const onPublished = (published: ConversationEvents.Published) => {
+      const id = published.id
+      // (a negative id: delivered in this process only, never resumed, never twice)
+      if (id > 0) {
+        if (id > skipLo && id <= skipHi) return
+        if (lo === undefined) lo = id - 1
+        if (id > hi) hi = id
+      }
+      const event = Audience.outgoingEvent(published, conversation!, connection)
+      if (event !== undefined) emit(event)
+    }
+    /**
+     * Watches now, holding back what arrives; gives the effect that starts forwarding (so the
+     * history page can go first).
+     */
     const follow = (after: number | undefined) =>
       Effect.gen(function* () {
         if (conversation === null) return Effect.void
-        if (forwarder !== undefined) yield* Fiber.interrupt(forwarder)
+        if (watching !== undefined) yield* Scope.close(watching, Exit.void)
+        if (lo !== undefined) {
+          skipLo = lo
+          skipHi = hi
+        }
+        if (after !== undefined) lo = lo === undefined ? after : Math.min(lo, after)
         const scope = yield* Scope.fork(sessionScope, ExecutionStrategy.sequential)
-        const stream = yield* bus.subscribe(conversation.id, after).pipe(Scope.extend(scope))
-        return Stream.runForEachChunk(stream, (chunk) =>
-          Effect.sync(() => {
-            for (const published of chunk) {
-              if (delivered.has(published.id)) continue
-              delivered.add(published.id)
-              if (delivered.size > 10_000) delivered.delete(delivered.values().next().value!)
-              const event = Audience.visible(published.event, conversation, connection)
-              if (event !== undefined) emit({ ...event, eventId: published.id } as Protocol.ServerEvent)
-            }
-          })
-        ).pipe(
-          Effect.ensuring(Scope.close(scope, Exit.void)),
-          Effect.forkIn(sessionScope),
-          Effect.flatMap((fiber) => Effect.sync(() => void (forwarder = fiber)))
-        )
+        watching = scope
+        let held: Array<ConversationEvents.Published> | undefined = []
+        yield* bus
+          .watch(conversation.id, after, (published) =>
+            held === undefined ? onPublished(published) : held.push(published)
+          )
+          .pipe(Scope.extend(scope))
+        return Effect.sync(() => {
+          const kept = held ?? []
+          held = undefined
+          for (const published of kept) onPublished(published)
+        })
       })
     // subscribe before reading the history, so no turn can end unseen in between
     const startForwarding = yield* follow(connection.lastEventId)
@@ -264,44 +281,62 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       memory
     }
 
-    // user messages run one after another; `stop` ends the running turn and the ones queued behind it
+    // user messages run one after another; `stop` ends the running turn and the ones queued behind it.
+    // The runner fiber exists only while messages wait or run: an idle session holds none.
     const inbox: Array<Turn.Accepted> = []
-    const wake = yield* Queue.unbounded<void>()
-    const pending = yield* SubscriptionRef.make(0)
+    let pending = 0
+    let idleWaiters: Array<Deferred.Deferred<void>> = []
+    const settle = (n: number) =>
+      Effect.sync(() => {
+        pending += n
+        if (pending > 0) return
+        const waiters = idleWaiters
+        idleWaiters = []
+        for (const waiter of waiters) Deferred.unsafeDone(waiter, Exit.void)
+      })
     let running: Fiber.RuntimeFiber<void> | undefined
+    let runnerActive = false
     const seenClientIds = new Set<string>()
     const cancelQueued = Effect.suspend(() => {
       const queued = inbox.splice(0, inbox.length)
-      return Effect.forEach(
-        queued,
-        (accepted) => Turn.cancel(env, accepted).pipe(Effect.zipRight(SubscriptionRef.update(pending, (n) => n - 1))),
-        { discard: true }
-      )
+      return Effect.forEach(queued, (accepted) => Turn.cancel(env, accepted).pipe(Effect.zipRight(settle(-1))), {
+        discard: true
+      })
     })
     // a closing session ends what it still has queued (stored as `aborted`), after its running turn
     yield* Effect.addFinalizer(() => cancelQueued)
-    yield* Queue.take(wake).pipe(
-      Effect.flatMap(() => {
+    // taking a message and forking its turn is one uninterruptible step (a session closing in between
+    // would lose the message: neither run nor cancelled); the turn and the wait for it stay interruptible
+    const runOne: Effect.Effect<boolean> = Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
         const accepted = inbox.shift()
-        if (accepted === undefined) return Effect.void
+        if (accepted === undefined) {
+          runnerActive = false
+          return Effect.succeed(false)
+        }
+        // forked uninterruptible: the turn makes its own body interruptible, and stores the message
+        // however early it is interrupted
         return Effect.fork(Turn.run(env, accepted)).pipe(
           Effect.tap((fiber) => Effect.sync(() => (running = fiber))),
           // a closing session interrupts the turn and waits for it to store itself as `aborted`
-          Effect.flatMap((fiber) => Fiber.await(fiber).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))),
-          Effect.ensuring(
-            Effect.sync(() => (running = undefined)).pipe(
-              Effect.zipRight(SubscriptionRef.update(pending, (n) => n - 1))
-            )
-          )
+          Effect.flatMap((fiber) => restore(Fiber.await(fiber)).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))),
+          Effect.ensuring(Effect.sync(() => (running = undefined)).pipe(Effect.zipRight(settle(-1)))),
+          Effect.as(true)
         )
-      }),
-      Effect.forever,
-      Effect.forkScoped
+      })
     )
+    const runQueued: Effect.Effect<void> = Effect.flatMap(runOne, (more) => (more ? runQueued : Effect.void))
     const enqueue = (accepted: Turn.Accepted) =>
-      SubscriptionRef.update(pending, (n) => n + 1).pipe(
+      settle(1).pipe(
         Effect.zipRight(Effect.sync(() => inbox.push(accepted))),
-        Effect.zipRight(Queue.offer(wake, undefined)),
+        Effect.zipRight(
+          Effect.suspend(() => {
+            if (runnerActive) return Effect.void
+            runnerActive = true
+            // accepting runs uninterruptibly (write-ahead); the runner and its turns must be interruptible
+            return Effect.forkIn(Effect.interruptible(runQueued), sessionScope)
+          })
+        ),
         Effect.asVoid
       )
     const submit = (input: Turn.TurnInput) => TurnAccept.accept(env, input, enqueue)
@@ -353,7 +388,7 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     const live: Lifecycle.LiveSession = {
       cancelQueued,
       running: () => running,
-      goAway: Effect.sync(() => emit(goAwayMarker)).pipe(Effect.zipRight(Deferred.succeed(goingAway, undefined)))
+      goAway: Effect.sync(() => outbox.end()).pipe(Effect.zipRight(Deferred.succeed(goingAway, undefined)))
     }
     yield* Effect.acquireRelease(Lifecycle.register(live), () => Lifecycle.unregister(live))
 
@@ -364,7 +399,8 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     const session: Session = {
       connection,
       conversation,
-      events: Stream.fromQueue(events).pipe(Stream.takeWhile((event) => event !== goAwayMarker)),
+      events: outbox.stream(),
+      attach: (writer) => Effect.sync(() => outbox.attach(writer)),
       goingAway: Deferred.await(goingAway),
       send,
       receive: (frame) =>
@@ -372,11 +408,12 @@ export const open = (agent: ChatAgent, connection: Connection) =>
           onLeft: (error) => Effect.sync(() => emit(Protocol.errorEvent("bad_frame", error.message))),
           onRight: send
         }),
-      idle: pending.changes.pipe(
-        Stream.filter((n) => n === 0),
-        Stream.take(1),
-        Stream.runDrain
-      )
+      idle: Effect.suspend(() => {
+        if (pending === 0) return Effect.void
+        const waiter = Deferred.unsafeMake<void>(FiberId.none)
+        idleWaiters.push(waiter)
+        return Deferred.await(waiter)
+      })
     }
     return session
   })

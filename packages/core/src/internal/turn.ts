@@ -224,9 +224,11 @@ export const run = (env: TurnEnv, accepted: Accepted): Effect.Effect<void> => {
   )
   const locked = env.conversation === null ? underLock : env.lock.withLock(env.conversation.id)(underLock)
   // interrupted while waiting for the lock (a stop, a disconnect or a shutdown while queued): the
-  // message is stored as `aborted` all the same
-  return Effect.uninterruptibleMask((restore) =>
-    restore(locked).pipe(
+  // message is stored as `aborted` all the same. The body is interruptible even when the turn's
+  // fiber starts uninterruptible (the session forks it so, so that an interruption that comes before
+  // the turn's first step still ends here and stores the message)
+  return Effect.uninterruptible(
+    Effect.interruptible(locked).pipe(
       Effect.exit,
       Effect.flatMap((exit) => finish(Exit.isSuccess(exit) ? Exit.void : (exit as Exit.Exit<void, never>)))
     )

@@ -75,9 +75,26 @@ export const toAIMessage = (id: string, chunk: AIMessageChunk | undefined, compl
     ...(chunk?.usage_metadata !== undefined ? { usage_metadata: chunk.usage_metadata } : {})
   })
 
-/** @internal */
-export const merged = (chunks: ReadonlyArray<AIMessageChunk>): AIMessageChunk | undefined =>
-  chunks.length === 0 ? undefined : chunks.reduce((merged, chunk) => merged.concat(chunk))
+const mergedPrefix = new WeakMap<
+  ReadonlyArray<AIMessageChunk>,
+  { readonly count: number; readonly merged: AIMessageChunk }
+>()
+
+/**
+ * The chunks merged into one. The merge of a prefix is remembered per array (chunks are only
+ * appended), so a checkpoint every second and the end of the reply each merge only the chunks that
+ * came since, not the whole reply again. @internal
+ */
+export const merged = (chunks: ReadonlyArray<AIMessageChunk>): AIMessageChunk | undefined => {
+  if (chunks.length === 0) return undefined
+  const known = mergedPrefix.get(chunks)
+  let result = known === undefined || known.count > chunks.length ? chunks[0]! : known.merged
+  for (let i = known === undefined || known.count > chunks.length ? 1 : known.count; i < chunks.length; i++) {
+    result = result.concat(chunks[i]!)
+  }
+  mergedPrefix.set(chunks, { count: chunks.length, merged: result })
+  return result
+}
 
 /** What the turn produced so far: tool calls and results, then the reply streamed so far. @internal */
 export const draftOf = (state: TurnState): ReadonlyArray<BaseMessage> => [

@@ -2,7 +2,7 @@
  * One convo server process for the multi-process tests and the scale benchmark: the WebSocket
  * adapter on 127.0.0.1 (port 0 unless `CONVO_PORT`), the SQL store, `PgTurnLock` and
  * `PgConversationEvents` on one PostgreSQL database, and a scripted model. Prints `PORT <n>` once
- * it listens.
+ * it listens, and `ROWS_READ <n>` (event rows read from the table so far) on SIGUSR2.
  *
  * Environment: `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `CONVO_DATABASE` (required),
  * `CONVO_POOL` (connections, default 4), `CONVO_HEARTBEAT_MS` (default 200), `CONVO_MODEL_TIMEOUT_MS`
@@ -36,6 +36,7 @@ import type { ChatGenerationChunk, ChatResult } from "@langchain/core/outputs"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as PgConversationEvents from "../../src/PgConversationEvents.js"
 import * as PgTurnLock from "../../src/PgTurnLock.js"
@@ -136,4 +137,9 @@ const stop = () => {
   setTimeout(() => process.exit(0), 2_000).unref()
 }
 process.on("SIGTERM", stop)
+// the scale benchmark reads how many event rows this process has read from the table
+process.on("SIGUSR2", () => {
+  const read = Effect.runSync(Metric.value(PgConversationEvents.rowsRead)).count
+  process.stdout.write(`ROWS_READ ${read}\n`)
+})
 process.on("SIGINT", stop)
