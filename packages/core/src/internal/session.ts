@@ -303,8 +303,11 @@ export const open = (agent: ChatAgent, connection: Connection) =>
         discard: true
       })
     })
-    // a closing session ends what it still has queued (stored as `aborted`), after its running turn
-    yield* Effect.addFinalizer(() => cancelQueued)
+    // a closing session ends what it still has queued (stored as `aborted`), after its running turn.
+    // A message whose write-ahead was still in flight when the session closed is ended by `enqueue`
+    // itself (the transport may close the session before its frame handler has finished).
+    let closed = false
+    yield* Effect.addFinalizer(() => Effect.sync(() => (closed = true)).pipe(Effect.zipRight(cancelQueued)))
     // taking a message and forking its turn is one uninterruptible step (a session closing in between
     // would lose the message: neither run nor cancelled); the turn and the wait for it stay interruptible
     const runOne: Effect.Effect<boolean> = Effect.uninterruptibleMask((restore) =>
@@ -326,7 +329,9 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       })
     )
     const runQueued: Effect.Effect<void> = Effect.flatMap(runOne, (more) => (more ? runQueued : Effect.void))
-    const enqueue = (accepted: Turn.Accepted) =>
+    const enqueue = (accepted: Turn.Accepted): Effect.Effect<void> =>
+      Effect.suspend(() => (closed ? Turn.cancel(env, accepted) : enqueueOpen(accepted)))
+    const enqueueOpen = (accepted: Turn.Accepted) =>
       settle(1).pipe(
         Effect.zipRight(Effect.sync(() => inbox.push(accepted))),
         Effect.zipRight(
