@@ -250,9 +250,9 @@ describe("SqlMigrations", () => {
         )
         yield* Effect.provide(beforePublicIds, context)
         assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
-        [3, "convo_public_id"],
-        [4, "convo_sqlite_seq_trigger"]
-      ])
+          [3, "convo_public_id"],
+          [4, "convo_sqlite_seq_trigger"]
+        ])
         yield* Effect.provide(afterPublicIds, context)
       })
     )
