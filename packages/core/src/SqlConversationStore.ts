@@ -330,18 +330,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
 
     const append = Effect.fn("ConversationStore.append")(function* (turn: Parameters<Service["append"]>[0]) {
       const prepared = yield* Store.prepareTurn(codec, turn)
-      if (isPg) {
-        for (const [i, message] of prepared.messages.entries()) {
-          const problem = Store.jsonbProblem(message.content)
-          if (problem !== undefined) {
-            return yield* new StoreError({
-              reason: "Encode",
-              operation: "append",
-              detail: `message ${i + 1} of ${prepared.messages.length}: ${problem}`
-            })
-          }
-        }
-      }
+      const refusal = isPg
+        ? Store.jsonbRefusal("append", prepared.messages, (i) => `message ${i + 1} of ${prepared.messages.length}`)
+        : undefined
+      if (refusal !== undefined) return yield* refusal
       const { clientIds, conversationId } = prepared
       const count = prepared.messages.length
       // On SQLite a trigger advances last_seq as the rows go in (migration 0004): the UPDATE only

@@ -83,16 +83,12 @@ export const make =
       const prepared = yield* Store.prepareTurns(env.codec, turns)
       if (isPg) {
         for (const [t, turn] of prepared.entries()) {
-          for (const [i, message] of turn.messages.entries()) {
-            const problem = Store.jsonbProblem(message.content)
-            if (problem !== undefined) {
-              return yield* new StoreError({
-                reason: "Encode",
-                operation: "bulkAppend",
-                detail: `turn ${t + 1} of ${prepared.length}, message ${i + 1}: ${problem}`
-              })
-            }
-          }
+          const refusal = Store.jsonbRefusal(
+            "bulkAppend",
+            turn.messages,
+            (i) => `turn ${t + 1} of ${prepared.length}, message ${i + 1}`
+          )
+          if (refusal !== undefined) return yield* refusal
         }
       }
       const byConversation = new Map<ConversationId, Array<Item>>()

@@ -489,6 +489,24 @@ export const jsonbProblem = (text: string): string | undefined => {
     : undefined
 }
 
+/**
+ * The write's refusal when one of `messages` is a value a PostgreSQL `jsonb` column cannot hold:
+ * a `StoreError` (`Encode`) naming the message by `label` (its index), or nothing.
+ *
+ * @internal
+ */
+export const jsonbRefusal = (
+  operation: string,
+  messages: ReadonlyArray<{ readonly content: string }>,
+  label: (index: number) => string
+): StoreError | undefined => {
+  for (const [i, message] of messages.entries()) {
+    const problem = jsonbProblem(message.content)
+    if (problem !== undefined) return new StoreError({ reason: "Encode", operation, detail: `${label(i)}: ${problem}` })
+  }
+  return undefined
+}
+
 /** A validated pending turn, its human message encoded. @internal */
 export interface PreparedPending {
   readonly conversationId: ConversationId
