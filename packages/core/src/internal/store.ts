@@ -479,12 +479,16 @@ const parseContent = (raw: string): MessageCodec.Json => {
  * @internal
  */
 export const jsonbProblem = (text: string): string | undefined => {
-  try {
-    JSON.parse(text)
-  } catch {
-    return "the value holds NaN or Infinity, which a PostgreSQL jsonb column cannot store"
+  // Without the letters of NaN or Infinity anywhere the text holds neither, and parsing it (the
+  // largest piece of an append's own CPU) is left to PostgreSQL, which refuses text that is not JSON.
+  if (text.includes("NaN") || text.includes("Infinity")) {
+    try {
+      JSON.parse(text)
+    } catch {
+      return "the value holds NaN or Infinity, which a PostgreSQL jsonb column cannot store"
+    }
   }
-  return /(^|[^\\])(\\\\)*\\u0000/.test(text)
+  return text.includes("\\u0000") && /(^|[^\\])(\\\\)*\\u0000/.test(text)
     ? "the value holds a NUL character (\\u0000), which a PostgreSQL jsonb column cannot store"
     : undefined
 }
