@@ -103,26 +103,38 @@ const dateOf = (u: unknown): Date => {
     u instanceof Date ? u : typeof u === "string" || typeof u === "number" ? new Date(u) : badRow("created_at", u)
   return Number.isNaN(date.getTime()) ? badRow("created_at", u) : date
 }
-const historyRow = (
-  conversationId: ConversationId,
-  r: Record<string, unknown>
-): { readonly row: MessageRow; readonly raw: string } => {
-  const kind = r.kind
-  return {
-    row: {
-      id: intOf("id", r.id),
-      conversationId,
-      seq: intOf("seq", r.seq),
-      turnId: typeof r.turn_id === "string" ? r.turn_id : badRow("turn_id", r.turn_id),
-      userId: textOrNull("user_id", r.user_id),
-      clientId: textOrNull("client_id", r.client_id),
-      kind: typeof kind === "string" && kinds.has(kind) ? (kind as MessageRow["kind"]) : "unknown",
-      status: statusOf(r.status),
-      inputTokens: intOrNull("input_tokens", r.input_tokens),
-      outputTokens: intOrNull("output_tokens", r.output_tokens),
-      createdAt: dateOf(r.created_at)
-    },
-    raw: typeof r.content === "string" ? r.content : badRow("content", r.content)
+// The rows of a turn share one created_at: on SQLite (ISO text) the last text's time is kept, and
+// each row still gets a Date of its own.
+const historyRow = (conversationId: ConversationId) => {
+  let lastText: unknown
+  let lastTime = 0
+  const createdAt = (u: unknown): Date => {
+    if (typeof u !== "string") return dateOf(u)
+    if (u !== lastText) {
+      lastTime = dateOf(u).getTime()
+      lastText = u
+    }
+    return new Date(lastTime)
+  }
+  return (row: unknown): { readonly row: MessageRow; readonly raw: string } => {
+    const r = row as Record<string, unknown>
+    const kind = r.kind
+    return {
+      row: {
+        id: intOf("id", r.id),
+        conversationId,
+        seq: intOf("seq", r.seq),
+        turnId: typeof r.turn_id === "string" ? r.turn_id : badRow("turn_id", r.turn_id),
+        userId: textOrNull("user_id", r.user_id),
+        clientId: textOrNull("client_id", r.client_id),
+        kind: typeof kind === "string" && kinds.has(kind) ? (kind as MessageRow["kind"]) : "unknown",
+        status: statusOf(r.status),
+        inputTokens: intOrNull("input_tokens", r.input_tokens),
+        outputTokens: intOrNull("output_tokens", r.output_tokens),
+        createdAt: createdAt(r.created_at)
+      },
+      raw: typeof r.content === "string" ? r.content : badRow("content", r.content)
+    }
   }
 }
 const TurnIdRow = Schema.Struct({ turn_id: Schema.String })
@@ -606,8 +618,7 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       const hasMore = valid.limit !== undefined && found.length > valid.limit
       const kept = hasMore ? found.slice(0, valid.limit) : found
       const page = newestFirst ? [...kept].reverse() : kept
-      const mapped = yield* Effect.sync(() => page.map((row) => historyRow(id, row as Record<string, unknown>)))
-      const entries = yield* Store.decodeEntries(codec, mapped)
+      const entries = yield* Store.decodeEntriesWith(codec, page, historyRow(id))
       const result: HistoryPage = { entries, hasMore }
       return result
     }, span("ConversationStore.history"))

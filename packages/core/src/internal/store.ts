@@ -413,13 +413,31 @@ export const prepareTurns = (
 export const decodeEntries = (
   codec: MessageCodec.Service,
   rows: ReadonlyArray<{ readonly row: MessageRow; readonly raw: string }>
+): Effect.Effect<Array<HistoryEntry>> => decodeEntriesWith(codec, rows, identity)
+
+const identity = <A>(a: A): A => a
+
+/**
+ * `decodeEntries` on rows as a driver returns them, each read by `read` just before it is decoded
+ * (so what `read` builds dies young instead of outliving the whole page: fewer objects for the GC
+ * to copy on a long history).
+ *
+ * @internal
+ */
+export const decodeEntriesWith = <R>(
+  codec: MessageCodec.Service,
+  rows: ReadonlyArray<R>,
+  read: (row: R) => { readonly row: MessageRow; readonly raw: string }
 ): Effect.Effect<Array<HistoryEntry>> =>
   Effect.suspend(() => {
     const out: Array<HistoryEntry> = new Array(rows.length)
     const chunk = (from: number) =>
       Effect.sync(() => {
         const to = Math.min(rows.length, from + decodeChunk)
-        for (let i = from; i < to; i++) out[i] = decodeEntrySync(codec, rows[i]!.row, rows[i]!.raw)
+        for (let i = from; i < to; i++) {
+          const { raw, row } = read(rows[i]!)
+          out[i] = decodeEntrySync(codec, row, raw)
+        }
       })
     const starts: Array<number> = []
     for (let from = 0; from < rows.length; from += decodeChunk) starts.push(from)
