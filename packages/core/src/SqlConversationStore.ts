@@ -202,8 +202,8 @@ const span =
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.withSpan(effect, name, { captureStackTrace: false })
 
-// A write is retried on a busy or serialization failure: once at once, then on the schedule (whose
-// driver, built on every run by Effect.retry, is built only after a failure).
+// A write is retried on a busy or serialization failure: the first retry right away, the rest on the
+// schedule, whose driver (which Effect.retry builds on every run, failing or not) only a failure builds.
 const retrying = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.catchIf(effect, isRetryable, () => Effect.retry(effect, { while: isRetryable, schedule: retrySchedule }))
 
