@@ -103,26 +103,38 @@ const dateOf = (u: unknown): Date => {
     u instanceof Date ? u : typeof u === "string" || typeof u === "number" ? new Date(u) : badRow("created_at", u)
   return Number.isNaN(date.getTime()) ? badRow("created_at", u) : date
 }
-const historyRow = (
-  conversationId: ConversationId,
-  r: Record<string, unknown>
-): { readonly row: MessageRow; readonly raw: string } => {
-  const kind = r.kind
-  return {
-    row: {
-      id: intOf("id", r.id),
-      conversationId,
-      seq: intOf("seq", r.seq),
-      turnId: typeof r.turn_id === "string" ? r.turn_id : badRow("turn_id", r.turn_id),
-      userId: textOrNull("user_id", r.user_id),
-      clientId: textOrNull("client_id", r.client_id),
-      kind: typeof kind === "string" && kinds.has(kind) ? (kind as MessageRow["kind"]) : "unknown",
-      status: statusOf(r.status),
-      inputTokens: intOrNull("input_tokens", r.input_tokens),
-      outputTokens: intOrNull("output_tokens", r.output_tokens),
-      createdAt: dateOf(r.created_at)
-    },
-    raw: typeof r.content === "string" ? r.content : badRow("content", r.content)
+// The rows of a turn share one created_at: on SQLite (ISO text) the last text's time is kept, and
+// each row still gets a Date of its own.
+const historyRow = (conversationId: ConversationId) => {
+  let lastText: unknown
+  let lastTime = 0
+  const createdAt = (u: unknown): Date => {
+    if (typeof u !== "string") return dateOf(u)
+    if (u !== lastText) {
+      lastTime = dateOf(u).getTime()
+      lastText = u
+    }
+    return new Date(lastTime)
+  }
+  return (row: unknown): { readonly row: MessageRow; readonly raw: string } => {
+    const r = row as Record<string, unknown>
+    const kind = r.kind
+    return {
+      row: {
+        id: intOf("id", r.id),
+        conversationId,
+        seq: intOf("seq", r.seq),
+        turnId: typeof r.turn_id === "string" ? r.turn_id : badRow("turn_id", r.turn_id),
+        userId: textOrNull("user_id", r.user_id),
+        clientId: textOrNull("client_id", r.client_id),
+        kind: typeof kind === "string" && kinds.has(kind) ? (kind as MessageRow["kind"]) : "unknown",
+        status: statusOf(r.status),
+        inputTokens: intOrNull("input_tokens", r.input_tokens),
+        outputTokens: intOrNull("output_tokens", r.output_tokens),
+        createdAt: createdAt(r.created_at)
+      },
+      raw: typeof r.content === "string" ? r.content : badRow("content", r.content)
+    }
   }
 }
 const TurnIdRow = Schema.Struct({ turn_id: Schema.String })
@@ -182,6 +194,18 @@ const retrySchedule = Schedule.exponential("5 millis").pipe(
   Schedule.jittered,
   Schedule.intersect(Schedule.recurs(30))
 )
+
+// Effect.fn captures a stack trace (a new Error) on every call, a measurable part of an append's CPU;
+// the store's spans carry their names and attributes without one.
+const span =
+  (name: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withSpan(effect, name, { captureStackTrace: false })
+
+// A write is retried on a busy or serialization failure: the first retry right away, the rest on the
+// schedule, whose driver (which Effect.retry builds on every run, failing or not) only a failure builds.
+const retrying = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.catchIf(effect, isRetryable, () => Effect.retry(effect, { while: isRetryable, schedule: retrySchedule }))
 
 const unavailable =
   (operation: string) =>
@@ -267,7 +291,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
     const exists = (id: ConversationId) =>
       Effect.map(sql`SELECT id FROM ${conversations} WHERE id = ${id}`, (result) => result.length > 0)
 
-    const create = Effect.fn("ConversationStore.create")(function* (input: Parameters<Service["create"]>[0]) {
+    const create = Effect.fnUntraced(function* (input: Parameters<Service["create"]>[0]) {
       const valid = yield* Store.validateNewConversation(input)
       // ON CONFLICT: a public id already taken inserts nothing (and is no failed statement).
       const [row] = yield* sql`INSERT INTO ${conversations} ${sql.insert({
@@ -277,14 +301,14 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         metadata: valid.metadataJson
       })} ON CONFLICT (public_id) DO NOTHING RETURNING ${conversationColumns}`.pipe(
         rows(decodeConversations),
-        Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+        retrying,
         Effect.mapError(unavailable("create"))
       )
       if (row === undefined) return yield* Store.publicIdTaken(valid.publicId)
       return toConversation(row)
-    })
+    }, span("ConversationStore.create"))
 
-    const get = Effect.fn("ConversationStore.get")(function* (ref: ConversationRef) {
+    const get = Effect.fnUntraced(function* (ref: ConversationRef) {
       const id = yield* Store.checkRef("get", ref)
       const key = typeof id === "number" ? sql`id = ${id}` : sql`public_id = ${id}`
       const [row] = yield* sql`SELECT ${conversationColumns} FROM ${conversations} WHERE ${key}`.pipe(
@@ -293,9 +317,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       )
       if (row === undefined) return yield* new ConversationNotFound({ conversationId: id })
       return toConversation(row)
-    })
+    }, span("ConversationStore.get"))
 
-    const list = Effect.fn("ConversationStore.list")(function* (query: Parameters<Service["list"]>[0]) {
+    const list = Effect.fnUntraced(function* (query: Parameters<Service["list"]>[0]) {
       const valid = yield* Store.validateListQuery(query)
       const filters = [
         valid.userId === null ? sql`user_id IS NULL` : sql`user_id = ${valid.userId}`,
@@ -311,7 +335,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         hasMore
       }
       return page
-    })
+    }, span("ConversationStore.list"))
 
     const storedTurn = (conversationId: ConversationId, turnId: string) =>
       sql`SELECT ${messageColumns} FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId} ORDER BY seq`.pipe(
@@ -328,7 +352,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         Effect.map((found) => found[0]?.turn_id)
       )
 
-    const append = Effect.fn("ConversationStore.append")(function* (turn: Parameters<Service["append"]>[0]) {
+    const append = Effect.fnUntraced(function* (turn: Parameters<Service["append"]>[0]) {
       const prepared = yield* Store.prepareTurn(codec, turn)
       const refusal = isPg
         ? Store.jsonbRefusal("append", prepared.messages, (i) => `message ${i + 1} of ${prepared.messages.length}`)
@@ -416,7 +440,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
             params
           )
           .pipe(
-            Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+            retrying,
             // a client id stored meanwhile: the transaction below sorts it out
             Effect.catchIf(
               (error) => writtenAhead && (error.cause as { code?: unknown } | undefined)?.code === "23505",
@@ -450,13 +474,13 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
               `RETURNING id, seq, created_at`,
             params
           )
-          .pipe(Effect.retry({ while: isRetryable, schedule: retrySchedule }), Effect.mapError(unavailable("append")))
+          .pipe(retrying, Effect.mapError(unavailable("append")))
         if (inserted.length === 0) return yield* new ConversationNotFound({ conversationId })
         const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
         return appended(prepared, conversationId, first, inserted)
       }
       return yield* sql.withTransaction(write).pipe(
-        Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+        retrying,
         Effect.catchTags({
           DuplicateTurn: (duplicate) => storedTurn(conversationId, duplicate.turnId),
           // The unique constraint on (conversation_id, client_id) is the backstop: a violation means
@@ -470,9 +494,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         }),
         Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("append")(error) : error))
       )
-    })
+    }, span("ConversationStore.append"))
 
-    const accept = Effect.fn("ConversationStore.accept")(function* (turn: Parameters<Service["accept"]>[0]) {
+    const accept = Effect.fnUntraced(function* (turn: Parameters<Service["accept"]>[0]) {
       const prepared = yield* Store.preparePending(codec, turn)
       if (isPg) {
         const problem = Store.jsonbProblem(prepared.content)
@@ -494,10 +518,7 @@ SELECT ${conversationId}, ${turnId}, ${prepared.userId}, ${clientId}, ${prepared
 WHERE EXISTS (SELECT 1 FROM ${conversations} WHERE id = ${conversationId})
 AND ${notStored}
 AND (SELECT count(*) FROM ${pendingTurns} WHERE conversation_id = ${conversationId}) < ${prepared.maxPending}
-ON CONFLICT DO NOTHING RETURNING created_at`.pipe(
-          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
-          Effect.mapError(unavailable("accept"))
-        )
+ON CONFLICT DO NOTHING RETURNING created_at`.pipe(retrying, Effect.mapError(unavailable("accept")))
       if (inserted.length > 0) {
         const accepted: AcceptResult = { _tag: "Accepted", turnId, acceptedAt: dateOf(inserted[0]!.created_at) }
         return accepted
@@ -520,9 +541,9 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       }).pipe(Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("accept")(error) : error)))
       const result: AcceptResult = why
       return result
-    })
+    }, span("ConversationStore.accept"))
 
-    const checkpoint = Effect.fn("ConversationStore.checkpoint")(function* (
+    const checkpoint = Effect.fnUntraced(function* (
       conversationId: ConversationId,
       turnId: string,
       draft: ReadonlyArray<unknown>
@@ -531,21 +552,21 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       const encoded = yield* Store.encodeDraft(codec, draft)
       const updated =
         yield* sql`UPDATE ${pendingTurns} SET draft = ${encoded}, checkpointed_at = ${now} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId} RETURNING id`.pipe(
-          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+          retrying,
           Effect.mapError(unavailable("checkpoint"))
         )
       return updated.length > 0
-    })
+    }, span("ConversationStore.checkpoint"))
 
-    const release = Effect.fn("ConversationStore.release")(function* (conversationId: ConversationId, turnId: string) {
+    const release = Effect.fnUntraced(function* (conversationId: ConversationId, turnId: string) {
       yield* Store.checkId("release", conversationId)
       yield* sql`DELETE FROM ${pendingTurns} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId}`.pipe(
-        Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+        retrying,
         Effect.mapError(unavailable("release"))
       )
-    })
+    }, span("ConversationStore.release"))
 
-    const pending = Effect.fn("ConversationStore.pending")(function* (conversationId?: ConversationId) {
+    const pending = Effect.fnUntraced(function* (conversationId?: ConversationId) {
       if (conversationId !== undefined) yield* Store.checkId("pending", conversationId)
       const where = conversationId === undefined ? sql.literal("") : sql`WHERE conversation_id = ${conversationId}`
       const pendingContent = isPg ? sql.literal("content::text AS content") : sql.literal("content")
@@ -571,12 +592,9 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
           draft: decoded.draft
         }
       })
-    })
+    }, span("ConversationStore.pending"))
 
-    const history = Effect.fn("ConversationStore.history")(function* (
-      id: ConversationId,
-      query?: Parameters<Service["history"]>[1]
-    ) {
+    const history = Effect.fnUntraced(function* (id: ConversationId, query?: Parameters<Service["history"]>[1]) {
       yield* Store.checkId("history", id)
       const valid = yield* Store.validateHistoryQuery(query)
       const filters = [
@@ -600,16 +618,12 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       const hasMore = valid.limit !== undefined && found.length > valid.limit
       const kept = hasMore ? found.slice(0, valid.limit) : found
       const page = newestFirst ? [...kept].reverse() : kept
-      const mapped = yield* Effect.sync(() => page.map((row) => historyRow(id, row as Record<string, unknown>)))
-      const entries = yield* Store.decodeEntries(codec, mapped)
+      const entries = yield* Store.decodeEntriesWith(codec, page, historyRow(id))
       const result: HistoryPage = { entries, hasMore }
       return result
-    })
+    }, span("ConversationStore.history"))
 
-    const clear = Effect.fn("ConversationStore.clear")(function* (
-      id: ConversationId,
-      options?: Parameters<Service["clear"]>[1]
-    ) {
+    const clear = Effect.fnUntraced(function* (id: ConversationId, options?: Parameters<Service["clear"]>[1]) {
       const userId = options?.userId
       yield* Store.checkId("clear", id)
       yield* sql
@@ -626,12 +640,12 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
           })
         )
         .pipe(
-          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+          retrying,
           Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("clear")(error) : error))
         )
-    })
+    }, span("ConversationStore.clear"))
 
-    const remove = Effect.fn("ConversationStore.delete")(function* (id: ConversationId) {
+    const remove = Effect.fnUntraced(function* (id: ConversationId) {
       yield* Store.checkId("delete", id)
       yield* sql
         .withTransaction(
@@ -644,15 +658,12 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
           })
         )
         .pipe(
-          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+          retrying,
           Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("delete")(error) : error))
         )
-    })
+    }, span("ConversationStore.delete"))
 
-    const updateMetadata = Effect.fn("ConversationStore.updateMetadata")(function* (
-      id: ConversationId,
-      patch: Readonly<Record<string, unknown>>
-    ) {
+    const updateMetadata = Effect.fnUntraced(function* (id: ConversationId, patch: Readonly<Record<string, unknown>>) {
       yield* Store.checkId("updateMetadata", id)
       const forUpdate = sql.literal(isPg ? "FOR UPDATE" : "")
       return yield* sql
@@ -672,10 +683,10 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
           })
         )
         .pipe(
-          Effect.retry({ while: isRetryable, schedule: retrySchedule }),
+          retrying,
           Effect.mapError((error) => (error._tag === "SqlError" ? unavailable("updateMetadata")(error) : error))
         )
-    })
+    }, span("ConversationStore.updateMetadata"))
 
     const service: Service = {
       create,
