@@ -101,33 +101,51 @@ const COUNTS = 50_000
 const counts = new WeakMap<Store, Map<string, number>>()
 
 /**
- * The snapshots of the process, by store and `encoding|conversation|user`, held weakly: a snapshot
- * lives while a session holds it.
+ * The snapshots of the process, by store and `encoding|conversation|user`, newest first, held
+ * weakly: a snapshot lives while a session holds it. A few are remembered per key, so that a
+ * newer one made by a session that has since closed does not hide an older one a session still
+ * holds (the next session joins that one).
  */
-const shared = new WeakMap<Store, Map<string, WeakRef<Snapshot>>>()
-const forget = new FinalizationRegistry<{ readonly byKey: Map<string, WeakRef<Snapshot>>; readonly key: string }>(
-  ({ byKey, key }) => {
-    if (byKey.get(key)?.deref() === undefined) byKey.delete(key)
-  }
-)
+const shared = new WeakMap<Store, Map<string, Array<WeakRef<Snapshot>>>>()
+/** Snapshots remembered per key. */
+const SHARED = 4
+const forget = new FinalizationRegistry<{
+  readonly byKey: Map<string, Array<WeakRef<Snapshot>>>
+  readonly key: string
+}>(({ byKey, key }) => {
+  const live = byKey.get(key)?.filter((ref) => ref.deref() !== undefined) ?? []
+  if (live.length === 0) byKey.delete(key)
+  else byKey.set(key, live)
+})
 
-const sharedOf = (store: Store): Map<string, WeakRef<Snapshot>> => {
+const keyOf = (state: State, conversationId: ConversationId, userId: string | null): string =>
+  `${state.counter.encoding}|${conversationId}|${userId === null ? "-" : `u${userId}`}`
+
+/** The live snapshots of a key, newest first. */
+const snapshotsOf = (store: Store, key: string): Array<Snapshot> => {
+  const snapshots: Array<Snapshot> = []
+  for (const ref of shared.get(store)?.get(key) ?? []) {
+    const snapshot = ref.deref()
+    if (snapshot !== undefined) snapshots.push(snapshot)
+  }
+  return snapshots
+}
+
+const publish = (store: Store, key: string, snapshot: Snapshot): void => {
   let byKey = shared.get(store)
   if (byKey === undefined) {
     byKey = new Map()
     shared.set(store, byKey)
   }
-  return byKey
-}
-
-const keyOf = (state: State, conversationId: ConversationId, userId: string | null): string =>
-  `${state.counter.encoding}|${conversationId}|${userId === null ? "-" : `u${userId}`}`
-
-const publish = (store: Store, key: string, snapshot: Snapshot): void => {
-  const byKey = sharedOf(store)
-  const current = byKey.get(key)?.deref()
-  if (current === snapshot || (current !== undefined && current.lastSeq > snapshot.lastSeq)) return
-  byKey.set(key, new WeakRef(snapshot))
+  const live = snapshotsOf(store, key)
+  if (live[0] === snapshot) return
+  const kept = [snapshot, ...live.filter((other) => other !== snapshot)]
+    .sort((a, b) => b.lastSeq - a.lastSeq)
+    .slice(0, SHARED)
+  byKey.set(
+    key,
+    kept.map((other) => new WeakRef(other))
+  )
   forget.register(snapshot, { byKey, key })
 }
 
@@ -272,9 +290,14 @@ const select = (turns: ReadonlyArray<Turn>, budget: number, maxMessages: number 
 }
 
 const windowOf = (turns: ReadonlyArray<Turn>, start: number, complete: boolean): Window => {
-  const kept = turns.slice(start)
-  const messages = kept.flatMap((turn) => turn.messages)
-  const firstSeq = kept.find((turn) => turn.seqs.length > 0)?.seqs[0] ?? null
+  // a plain loop: `flatMap` over a window of a thousand turns cost more than the rest of a joined read
+  const messages: Array<BaseMessage> = []
+  let firstSeq: number | null = null
+  for (let i = start; i < turns.length; i++) {
+    const turn = turns[i]!
+    if (firstSeq === null && turn.seqs.length > 0) firstSeq = turn.seqs[0]!
+    for (const message of turn.messages) messages.push(message)
+  }
   return { messages, firstSeq, cut: start > 0 || !complete }
 }
 
@@ -331,7 +354,8 @@ export const fromMemory = (state: State, memory: Array<BaseMessage>, budget: num
 
 interface Page {
   readonly entries: ReadonlyArray<HistoryEntry>
-  readonly turns: ReadonlyArray<Turn>
+  /** The entries of the page's whole turns (turned into `Turn`s only when used: a joined read needs none). */
+  readonly whole: ReadonlyArray<HistoryEntry>
   readonly hasMore: boolean
 }
 
@@ -341,7 +365,6 @@ interface Page {
  * the page is read with a larger one).
  */
 const readPage = (
-  state: State,
   store: Store,
   conversationId: ConversationId,
   userId: string | null,
@@ -353,17 +376,17 @@ const readPage = (
     (page): Effect.Effect<Page, ConversationStoreError> => {
       const first = page.entries[0]
       if (!page.hasMore || first === undefined) {
-        return Effect.succeed({ entries: page.entries, turns: turnsOf(state, store, page.entries), hasMore: false })
+        return Effect.succeed({ entries: page.entries, whole: page.entries, hasMore: false })
       }
       const whole = page.entries.filter((entry) => entry.turnId !== first.turnId)
-      if (whole.length === 0) return readPage(state, store, conversationId, userId, before, limit * 2)
-      return Effect.succeed({ entries: page.entries, turns: turnsOf(state, store, whole), hasMore: true })
+      if (whole.length === 0) return readPage(store, conversationId, userId, before, limit * 2)
+      return Effect.succeed({ entries: page.entries, whole, hasMore: true })
     }
   )
 
 /** Where `snapshot` joins the newest page: the index of its last row there, or -1. */
-const joinAt = (snapshot: Snapshot | null | undefined, newest: Page): number =>
-  snapshot == null
+const joinAt = (snapshot: Snapshot | null, newest: Page): number =>
+  snapshot === null
     ? -1
     : newest.entries.findIndex((entry) => entry.seq === snapshot.lastSeq && entry.turnId === snapshot.lastTurnId)
 
@@ -383,13 +406,16 @@ export const load = (
   Effect.gen(function* () {
     const maxMessages = state.policy.maxMessages
     const key = keyOf(state, conversationId, userId)
-    const newest = yield* readPage(state, store, conversationId, userId, undefined, PROBE)
-    // the process's snapshot (usually the newest), else this session's own
-    let base: Snapshot | null = shared.get(store)?.get(key)?.deref() ?? null
-    let at = joinAt(base, newest)
-    if (at < 0) {
-      base = state.snapshot
-      at = joinAt(base, newest)
+    const newest = yield* readPage(store, conversationId, userId, undefined, PROBE)
+    // the process's snapshots (newest first), then this session's own
+    let base: Snapshot | null = null
+    let at = -1
+    for (const candidate of [...snapshotsOf(store, key), state.snapshot]) {
+      at = joinAt(candidate, newest)
+      if (at >= 0) {
+        base = candidate
+        break
+      }
     }
     let turns: ReadonlyArray<Turn>
     let complete: boolean
@@ -402,17 +428,18 @@ export const load = (
       complete = base.complete
     } else {
       base = null
-      turns = newest.turns
+      turns = turnsOf(state, store, newest.whole)
       complete = !newest.hasMore
     }
     let older = 0
     // older turns while everything read so far fits
     while (!complete && select(turns, budget, maxMessages) === 0) {
-      const page = yield* readPage(state, store, conversationId, userId, turns[0]?.firstSeq, PAGE)
-      turns = [...page.turns, ...turns]
-      older += page.turns.length
+      const page = yield* readPage(store, conversationId, userId, turns[0]?.firstSeq, PAGE)
+      const read = turnsOf(state, store, page.whole)
+      turns = [...read, ...turns]
+      older += read.length
       complete = !page.hasMore
-      if (page.turns.length === 0) break
+      if (read.length === 0) break
     }
     const start = select(turns, budget, maxMessages)
     // kept: the window of the largest budget that used the snapshot, and the turn just before it
