@@ -317,7 +317,7 @@ while one of them is open, so the next turn reads 16 rows instead of the window:
 messages (the default budget holds about 1,000 of these short turns), some 3 MiB per conversation,
 10 windows for the 100 sessions. That is the price of the flat later turn; a smaller
 \`context.maxTokens\` shrinks it in proportion. The current heap also holds the \`o200k_base\`
-ranks, loaded once per process (about 80 MiB).
+ranks, loaded once per process (about 25 MiB: only the encoding table is kept).
 `
   )
   process.stdout.write("wrote bench/results/context.json and context.md\n")
