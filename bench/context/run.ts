@@ -11,9 +11,10 @@
  *   cp -a node_modules /tmp/convo-ctx-base/   # a copy: a symlink would resolve @convo/* to this tree
  *   npx tsx bench/context/run.ts /tmp/convo-ctx-base   # writes bench/results/context.json and context.md
  *
- * About 10 minutes on a quiet 2-core machine (3 rounds). `--quick`: one round and 3 runs per read
- * measurement, printed only (nothing written), about 4 minutes. `--read`: only the history part,
- * added to the last report.
+ * `--quick`: one round and 3 runs per read measurement, printed only (nothing written); it took
+ * 221 s on the 2-core machine at load average 5. The full run (3 rounds, 5 runs) adds two rounds
+ * of the latency part: estimated under 10 minutes there. `--read`: only the history part, added
+ * to the last report.
  */
 import { execFileSync } from "node:child_process"
 import { copyFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs"
@@ -60,7 +61,8 @@ const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a -
 const quick = process.argv.includes("--quick")
 const rounds = quick ? 1 : 3
 const readRuns = quick ? "3" : "5"
-const messages = "6"
+// 15 later turns per session: the median of 5 moved by half between runs
+const messages = "16"
 const sizes = [10, 1_000, 10_000]
 const started = Date.now()
 const loadStart = loadavg()[0]!
