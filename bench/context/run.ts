@@ -4,14 +4,20 @@
  * and 10,000 stored turns, on SQLite and PostgreSQL, for the current sources and for a baseline
  * tree (the commit before context windows, which reads the whole history every turn), alternated
  * in one run, each measurement in a process of its own. Then the server's memory with 100
- * sessions open on 10,000-turn conversations, and after one turn in each.
+ * sessions open on 10,000-turn conversations, and after one turn in each; then the history part
+ * alone (read, decode, cut, prompt) in process, in the current tree.
  *
  *   mkdir /tmp/convo-ctx-base && git archive 67a929b | tar -x -C /tmp/convo-ctx-base
- *   ln -s "$PWD/node_modules" /tmp/convo-ctx-base/node_modules
+ *   cp -a node_modules /tmp/convo-ctx-base/   # a copy: a symlink would resolve @convo/* to this tree
  *   npx tsx bench/context/run.ts /tmp/convo-ctx-base   # writes bench/results/context.json and context.md
+ *
+ * `--quick`: one round and 3 runs per read measurement, printed only (nothing written); it took
+ * 221 s on the 2-core machine at load average 5. The full run (3 rounds, 5 runs) adds two rounds
+ * of the latency part: estimated under 10 minutes there. `--read`: only the history part, added
+ * to the last report.
  */
 import { execFileSync } from "node:child_process"
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs"
 import { cpus, loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -20,6 +26,13 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "..", "..")
 const baseline = process.argv[2]
 if (baseline === undefined) throw new Error("usage: tsx bench/context/run.ts <baseline tree>")
+// the baseline must run its own sources: its @convo/core must resolve inside it
+const baselineCore = realpathSync(join(baseline, "node_modules", "@convo", "core"))
+if (!baselineCore.startsWith(`${realpathSync(baseline)}/`)) {
+  throw new Error(
+    `the baseline's @convo/core resolves to ${baselineCore}: copy node_modules into it (cp -a), do not link it`
+  )
+}
 mkdirSync(join(baseline, "bench", "context"), { recursive: true })
 copyFileSync(join(here, "worker.ts"), join(baseline, "bench", "context", "worker.ts"))
 
@@ -45,8 +58,11 @@ const measure = <A>(tree: string, args: ReadonlyArray<string>): A => {
 }
 
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-const rounds = 3
-const messages = "6"
+const quick = process.argv.includes("--quick")
+const rounds = quick ? 1 : 3
+const readRuns = quick ? "3" : "5"
+// 15 later turns per session: the median of 5 moved by half between runs
+const messages = "16"
 const sizes = [10, 1_000, 10_000]
 const started = Date.now()
 const loadStart = loadavg()[0]!
@@ -54,9 +70,11 @@ const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root
 
 interface Read {
   readonly fullMs: number
-  readonly firstUncountedMs: number
-  readonly firstCountedMs: number
+  readonly floorMs: number
   readonly joinedMs: number
+  readonly sharedMs: number
+  readonly coldMs: number
+  readonly coldUncountedMs: number
 }
 
 /** The history part alone (current tree): today's full read against the window's reads. */
@@ -65,7 +83,7 @@ const measureRead = () => {
   for (const backend of ["sqlite", "pg"]) {
     read[backend] = {}
     for (const turns of sizes) {
-      read[backend]![turns] = measure<Read>(root, ["read", backend, String(turns), "5"])
+      read[backend]![turns] = measure<Read>(root, ["read", backend, String(turns), readRuns])
       process.stdout.write(`read ${backend} ${turns}: ${JSON.stringify(read[backend]![turns])}\n`)
     }
   }
@@ -75,7 +93,7 @@ const measureRead = () => {
 const resultsDir = join(root, "bench", "results")
 mkdirSync(resultsDir, { recursive: true })
 
-if (process.argv.includes("--read")) {
+if (process.argv.includes("--read") && !quick) {
   // adds the read measurements to the last full run's report
   const report = JSON.parse(readFileSync(join(resultsDir, "context.json"), "utf8")) as Report
   const readLoadStart = loadavg()[0]!
@@ -118,6 +136,9 @@ if (process.argv.includes("--read")) {
       }
     }
   }
+  const readLoadStart = loadavg()[0]!
+  const read = measureRead()
+  const readLoadAverage = { start: readLoadStart, end: loadavg()[0]! }
   const report = {
     date: new Date().toISOString(),
     commit,
@@ -130,10 +151,17 @@ if (process.argv.includes("--read")) {
     latency: table,
     raw: latency,
     memory,
-    read: measureRead(),
+    read,
+    readLoadAverage,
     pgAnalyzed: true
   }
-  writeReport(report)
+  if (quick) {
+    process.stdout.write(
+      `${JSON.stringify({ latency: table, read }, null, 2)}\nquick run: ${report.seconds} s, nothing written\n`
+    )
+  } else {
+    writeReport(report)
+  }
 }
 
 type Report = {
@@ -187,7 +215,7 @@ function writeReport(report: Report): void {
       : Object.entries(read).flatMap(([backend, bySize]) =>
           sizes.map((turns) => {
             const r = bySize[turns]!
-            return `| ${names[backend]} | ${turns.toLocaleString("en")} | ${ms(r.fullMs)} | ${ms(r.joinedMs)} | ${ratio(r.fullMs, r.joinedMs)} | ${ms(r.firstCountedMs)} | ${ms(r.firstUncountedMs)} |`
+            return `| ${names[backend]} | ${turns.toLocaleString("en")} | ${ms(r.fullMs)} | ${ms(r.joinedMs)} | ${ratio(r.fullMs, r.joinedMs)} | ${ms(r.sharedMs)} | ${ms(r.coldMs)} / ${ms(r.coldUncountedMs)} | ${ms(r.floorMs)} |`
           })
         )
   const readFlat =
@@ -197,7 +225,7 @@ function writeReport(report: Report): void {
           const small = bySize[10]!.joinedMs
           const large = bySize[10_000]!.joinedMs
           const below = bySize[1_000]!.fullMs / bySize[1_000]!.joinedMs
-          return `- ${names[backend]}: at 10,000 turns the read takes ${ratio(large, small)} the 10-turn one (target ≤ 1.3×: ${large / small <= 1.3 ? "met" : "not met"}); at 1,000 turns it is ${below.toFixed(1)}× below today's full read (target ≥ 10×: ${below >= 10 ? "met" : "not met"}).`
+          return `- ${names[backend]}: at 10,000 turns a turn's read takes ${ratio(large, small)} the 10-turn one (target ≤ 1.3×: ${large / small <= 1.3 ? "met" : "not met"}); at 1,000 turns it is ${below.toFixed(1)}× below today's full read (target ≥ 10×: ${below >= 10 ? "met" : "not met"}).`
         })
   const readSection =
     read === undefined
@@ -205,17 +233,23 @@ function writeReport(report: Report): void {
       : `## The history part alone (ms)
 
 What the issue's target names: reading, decoding, cutting the history and building the prompt, timed
-in process in the current tree (\`bench/context/worker.ts read\`, median of 5): **today** is the default
-\`getPreviousMessages\` (every row of the conversation, decoded, tool pairs repaired, put in a prompt);
-**joined** a turn of a session that joins its last window (a 16-row read); **first** a session's first
-turn with the rows' token counts already remembered in the process, and with nothing counted yet.${
+in process in the current tree (\`bench/context/worker.ts read\`). **today** is the default
+\`getPreviousMessages\` (every row of the conversation, decoded, tool pairs repaired, put in a prompt),
+median of ${report.rounds === 1 ? 3 : 5}; **a later turn** is a session's turn after one new turn was stored (outside the
+timing): the 16-row probe, the new turn decoded and counted, the window joined, cut and put in a
+prompt, median of 31; **another session** is a new session's first turn while a session of the process
+holds the conversation's window (it joins that one); **first session** is the first session of the
+process on the conversation: it reads the window newest first and counts it (then with the
+tokenizer's piece cache empty too); **SELECT 1** is one round trip through the same client, the
+floor every read pays (on a loaded machine it is most of a small read: the database's process and
+this one must both be scheduled).${
           report.readLoadAverage === undefined
             ? ""
             : ` Load average ${report.readLoadAverage.start.toFixed(1)} → ${report.readLoadAverage.end.toFixed(1)}.`
         }
 
-| backend | stored turns | today (full read) | joined window | today ÷ joined | first, counts remembered | first, nothing counted |
-| --- | ---: | ---: | ---: | :--- | ---: | ---: |
+| backend | stored turns | today (full read) | a later turn | today ÷ later turn | another session | first session / empty caches | SELECT 1 |
+| --- | ---: | ---: | ---: | :--- | ---: | ---: | ---: |
 ${readRows.join("\n")}
 
 ${readFlat.join("\n")}
@@ -266,8 +300,8 @@ ${flat.join("\n")}
 With the default budget (111,616 tokens ≈ 1,000 of these turns) a session's **first** turn reads and
 counts the whole window: at 1,000 stored turns that is the whole conversation, so the cold turn costs
 about what today's full read costs; past the window's size it stops growing (10,000 turns), and with a
-smaller budget it is small at every length. Token counts are remembered per stored row in the process,
-so another session's first turn on the same conversation counts nothing again.
+smaller budget it is small at every length. The sessions of a process share a conversation's window,
+so another session's first turn on the same conversation joins it with the 16-row read instead.
 
 ${readSection}
 ## Memory: 100 sessions on 10,000-turn conversations (SQLite)
@@ -278,12 +312,14 @@ a full GC: before any session → with the 100 sessions open → after one turn 
 - baseline: ${mem(memory.before)}
 - current: ${mem(memory.after)}
 
-Connect reads one page (50 messages) instead of the whole history. After a turn a session keeps its
-window (slim copies of its messages: kind, content, ids, tool calls; never above 4 MiB of content)
-with the token counts, so the next turn reads 16 rows instead of the window: here about 2,200
-messages (the default budget holds about 1,000 of these short turns), some 3 MiB per session. That
-is the price of the flat warm turn; a smaller \`context.maxTokens\` shrinks it in proportion. The
-current heap also holds the \`o200k_base\` ranks, loaded once per process (about 80 MiB).
+Connect reads one page (50 messages) instead of the whole history. After a turn the process keeps
+the conversation's window (slim copies of its messages: kind, content, ids, tool calls; never above
+4 MiB of content) with the token counts, shared by the sessions on that conversation and held only
+while one of them is open, so the next turn reads 16 rows instead of the window: here about 2,200
+messages (the default budget holds about 1,000 of these short turns), some 3 MiB per conversation,
+10 windows for the 100 sessions. That is the price of the flat later turn; a smaller
+\`context.maxTokens\` shrinks it in proportion. The current heap also holds the \`o200k_base\`
+ranks, loaded once per process (about 25 MiB: only the encoding table is kept).
 `
   )
   process.stdout.write("wrote bench/results/context.json and context.md\n")

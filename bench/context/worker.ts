@@ -279,15 +279,21 @@ const memory = Effect.gen(function* () {
 })
 
 /**
- * `read` (current tree only): the history part alone, in process — today's full read (the default
- * `getPreviousMessages`: every row, decoded, repaired, put in a prompt) against the window (first
- * read of a session with nothing counted yet, a first read with the counts remembered, and a
- * joined read), each the median of `fourth` runs.
+ * `read` (current tree only): the history part alone, in process. `fullMs`: today's full read (the default
+ * `getPreviousMessages`: every row, decoded, repaired, put in a prompt), median of `fourth` runs.
+ * `joinedMs`: a session's later turn (one new turn stored before each, outside the timing: the
+ * 16-row probe, the new turn decoded and counted, the window cut and the prompt built), median of
+ * 31. `sharedMs`: a new session's first turn while another session of the process holds the
+ * conversation's window (it joins that one), median of `fourth`. `coldMs`: the first session of
+ * the process on the conversation (it reads the window newest first and counts every row; median
+ * of `fourth`), `coldUncountedMs` the very first (the tokenizer's piece cache empty too). `floorMs`: one `SELECT 1`
+ * through the same client (the round trip every read pays), median of 15.
  */
 const read = Effect.gen(function* () {
   const ContextWindow = yield* Effect.promise(() => import("../../packages/core/src/internal/contextWindow.js"))
   const LlmContext = yield* Effect.promise(() => import("../../packages/core/src/internal/llmContext.js"))
   const store = yield* ConversationStore.ConversationStore
+  const sql = yield* SqlClient.SqlClient
   const conversation = yield* store.create({ userId: "alice" })
   yield* seed(conversation.id, turns)
   const runs = Number(fourth ?? "5")
@@ -299,18 +305,23 @@ const read = Effect.gen(function* () {
       yield* effect
       return performance.now() - started
     })
-  const full: Array<number> = []
-  for (let i = 0; i < runs; i++) {
-    full.push(
-      yield* time(
-        Effect.map(store.history(conversation.id, { userId: "alice" }), (page) => [
-          system,
-          ...LlmContext.repairToolPairs(LlmContext.messagesOf(page.entries)),
-          human
-        ])
-      )
+  const samples = (count: number, sample: Effect.Effect<number, unknown, never>) =>
+    Effect.gen(function* () {
+      const values: Array<number> = []
+      for (let i = 0; i < count; i++) values.push(yield* sample)
+      return median(values)
+    })
+  const fullMs = yield* samples(
+    runs,
+    time(
+      Effect.map(store.history(conversation.id, { userId: "alice" }), (page) => [
+        system,
+        ...LlmContext.repairToolPairs(LlmContext.messagesOf(page.entries)),
+        human
+      ])
     )
-  }
+  )
+  const floorMs = yield* samples(15, time(sql`SELECT 1`))
   const make = ContextWindow.make({
     spec: LlmModels.openAiGpt4o,
     maxTokens: undefined,
@@ -318,31 +329,59 @@ const read = Effect.gen(function* () {
     systemPrompt: system.content as string,
     tools: []
   })
-  const windowed = (state: Effect.Effect.Success<typeof make>) =>
+  const windowed = (state: Effect.Effect.Success<typeof make>, from: ConversationStore.Service = store) =>
     Effect.flatMap(ContextWindow.room(state, human), (room) =>
-      Effect.map(ContextWindow.load(state, store, conversation.id, "alice", room), (window) => [
+      Effect.map(ContextWindow.load(state, from, conversation.id, "alice", room), (window) => [
         system,
         ...window.messages,
         human
       ])
     )
   yield* make // the ranks load once per process, outside the timings
-  const uncounted = yield* time(Effect.flatMap(make, windowed))
-  const counted: Array<number> = []
-  const joined: Array<number> = []
-  for (let i = 0; i < runs; i++) {
-    const state = yield* make
-    counted.push(yield* time(windowed(state)))
-    joined.push(yield* time(windowed(state)))
-  }
+  // the first session of the process on the conversation: nothing counted, nothing shared (a store
+  // object of its own each time: windows and counts are remembered per store)
+  const coldUncountedMs = yield* Effect.flatMap(make, (state) => time(windowed(state, { ...store })))
+  const coldMs = yield* samples(
+    runs,
+    Effect.flatMap(make, (state) => time(windowed(state, { ...store })))
+  )
+  const session = yield* make
+  yield* windowed(session)
+  let stored = 0
+  const storeTurn = Effect.suspend(() =>
+    store.append({
+      conversationId: conversation.id,
+      userId: "alice",
+      turnId: `bench-${++stored}`,
+      messages: [{ value: new HumanMessage(`new question ${stored}`) }, { value: new AIMessage(`answer ${stored}`) }]
+    })
+  )
+  const joinedMs = yield* samples(
+    31,
+    Effect.zipRight(
+      storeTurn,
+      Effect.suspend(() => time(windowed(session)))
+    )
+  )
+  // another session while this one holds the window
+  const sharedMs = yield* samples(
+    runs,
+    Effect.zipRight(
+      storeTurn,
+      Effect.flatMap(make, (state) => time(windowed(state)))
+    )
+  )
+  yield* windowed(session)
   return {
     mode,
     backend,
     turns,
-    fullMs: median(full),
-    firstUncountedMs: uncounted,
-    firstCountedMs: median(counted),
-    joinedMs: median(joined)
+    fullMs,
+    floorMs,
+    coldUncountedMs,
+    coldMs,
+    joinedMs,
+    sharedMs
   }
 })
 

@@ -373,6 +373,68 @@ describe("context window", () => {
     }).pipe(Effect.provide(memoryStore))
   )
 
+  it.scopedLive(
+    "the sessions of a process share a conversation's window: another session's first turn reads only what is new",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* FakeOpenAI.make({ contextLimit: CONTEXT })
+        const rows = { read: 0 }
+        yield* Effect.gen(function* () {
+          const store = yield* ConversationStore.ConversationStore
+          const conversation = yield* store.create({ userId: "alice" })
+          yield* seedStore(conversation.id, 300)
+          /** One turn of a new session: the rows it read, the request's history and its usage. */
+          const turnOf = (agent: ChatAgent.ChatAgent, text: string) =>
+            Effect.gen(function* () {
+              const { session, probe } = yield* open(agent, conversation.id)
+              yield* firstPage(probe)
+              const before = rows.read
+              yield* session.send({ type: "user_message", text })
+              const [end] = yield* probe.turnEnds(1)
+              assert.strictEqual(end?.status, "complete")
+              const body = (yield* bodies(fake)).at(-1)!
+              yield* assertWithinBudget(body)
+              const history = body.messages.slice(1, -1)
+              return { read: rows.read - before, history, usage: probe.ofType("usage")[0]!.context! }
+            })
+          /** The seeded turns of a request's history, then what came after them. */
+          const split = (history: ReadonlyArray<FakeOpenAI.ChatCompletionRequest["messages"][number]>) => {
+            const end = history.findIndex(
+              (message) => message.role === "user" && !/^question \d+:/.test(String(message.content))
+            )
+            return { seeded: end === -1 ? history : history.slice(0, end), after: end === -1 ? [] : history.slice(end) }
+          }
+          const small = agentWith({ maxTokens: 1_500 })
+          const a = yield* turnOf(small, "from a")
+          assert.isAbove(a.read, 16, "the first session reads its window")
+          // a larger budget than the snapshot was kept for: older turns are read
+          const b = yield* turnOf(agentWith(), "from b")
+          assert.isAbove(b.read, 16)
+          assert.isAbove(b.usage.messages, a.usage.messages + 10, "the larger budget gets more turns")
+          // the same budgets again, in new sessions: they join the shared window, reading only the probe
+          const c = yield* turnOf(small, "from c")
+          const d = yield* turnOf(agentWith(), "from d")
+          for (const [turn, after] of [
+            [c, ["from a", "from b"]],
+            [d, ["from a", "from b", "from c"]]
+          ] as const) {
+            assert.isAtMost(turn.read, 16, `rows read by a joining session: ${turn.read}`)
+            const { seeded, after: rest } = split(turn.history)
+            const body = { messages: [{ role: "system" }, ...seeded, { role: "user" }] }
+            assertWholeTurns(body as FakeOpenAI.ChatCompletionRequest, 300)
+            assert.deepStrictEqual(
+              rest.filter((message) => message.role === "user").map((message) => message.content),
+              [...after],
+              "the turns of the other sessions are in the window"
+            )
+            assert.strictEqual(turn.usage.messages, turn.history.length)
+            assert.isTrue(turn.usage.cut)
+          }
+          assert.isBelow(c.usage.messages, d.usage.messages, "each session is cut to its own budget")
+        }).pipe(Effect.provide(Layer.mergeAll(counting(rows), modelLayer(fake)).pipe(Layer.provideMerge(memoryStore))))
+      })
+  )
+
   it.scopedLive("summaries off: nothing is summarized or stored", () =>
     Effect.gen(function* () {
       const fake = yield* FakeOpenAI.make({ contextLimit: CONTEXT })

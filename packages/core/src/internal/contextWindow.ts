@@ -2,13 +2,15 @@
  * The context window of a turn: the newest whole turns of the history that fit the model's token
  * budget beside the system prompt, the tool definitions, the summary and the new message.
  *
- * A session keeps the turns of its last window with their token counts. Before a turn it reads
- * the newest page of the history: when that page still holds the last row it saw, only the rows
- * after it are new (decoded and counted once); otherwise (a clear, or many turns from elsewhere)
- * it reads newest first, a page at a time, only until the budget is full. Older turns are read
- * only while everything read so far fits. So a turn costs the same at 10 or 100,000 stored turns,
- * and a session holds at most one window of messages, slim copies (and the turn just before it, so the next
- * turn knows without a read whether that one fits), and none above `RETAIN_CHARS`.
+ * The newest turns read of a conversation (for one user, counted with one encoding) are kept as an
+ * immutable `Snapshot`, shared by every session of the process on that conversation. Before a turn
+ * a session reads the newest page of the history: when that page still holds the snapshot's last
+ * row, only the rows after it are new (decoded and counted once); otherwise (a clear, or many
+ * turns from elsewhere) it reads newest first, a page at a time, only until the budget is full.
+ * Older turns are read only while everything read so far fits. So a turn costs the same at 10 or
+ * 100,000 stored turns. A snapshot holds the window of the largest budget that used it (slim
+ * copies, and the turn just before it, so the next turn knows without a read whether that one
+ * fits), none above `RETAIN_CHARS`; the process holds it only while a session does.
  */
 import { convertToOpenAITool } from "@langchain/core/utils/function_calling"
 import { type BaseMessage, HumanMessage, isBaseMessage } from "@langchain/core/messages"
@@ -52,13 +54,21 @@ export interface Turn {
   readonly chars: number
 }
 
-interface Cache {
-  turns: ReadonlyArray<Turn>
-  /** Nothing older than the first cached turn exists. */
-  complete: boolean
+/**
+ * The newest turns of a conversation as read for one user with one encoding. Never changed: a
+ * turn that reads new rows makes a new snapshot (sharing the turns of the old one).
+ *
+ * @internal
+ */
+export interface Snapshot {
+  readonly turns: ReadonlyArray<Turn>
+  /** Nothing older than the first turn exists. */
+  readonly complete: boolean
   /** The newest row seen, and its turn: the next read joins here. */
-  lastSeq: number
-  lastTurnId: string | null
+  readonly lastSeq: number
+  readonly lastTurnId: string | null
+  /** The largest history budget that used this snapshot: the turns kept cover it. */
+  readonly reach: number
 }
 
 /** The context state of one session. @internal */
@@ -67,7 +77,8 @@ export interface State {
   readonly counter: Tokens.Counter
   /** The system prompt, the tool definitions and the reply's priming. */
   readonly fixedTokens: number
-  cache: Cache | null
+  /** The snapshot of this session's last window (it keeps the shared one alive). */
+  snapshot: Snapshot | null
 }
 
 /** What of the history goes to the model. @internal */
@@ -88,6 +99,55 @@ const RETAIN_CHARS = 4 * 1024 * 1024
 const COUNTS = 50_000
 
 const counts = new WeakMap<Store, Map<string, number>>()
+
+/**
+ * The snapshots of the process, by store and `encoding|conversation|user`, newest first, held
+ * weakly: a snapshot lives while a session holds it. A few are remembered per key, so that a
+ * newer one made by a session that has since closed does not hide an older one a session still
+ * holds (the next session joins that one).
+ */
+const shared = new WeakMap<Store, Map<string, Array<WeakRef<Snapshot>>>>()
+/** Snapshots remembered per key. */
+const SHARED = 4
+const forget = new FinalizationRegistry<{
+  readonly byKey: Map<string, Array<WeakRef<Snapshot>>>
+  readonly key: string
+}>(({ byKey, key }) => {
+  const live = byKey.get(key)?.filter((ref) => ref.deref() !== undefined) ?? []
+  if (live.length === 0) byKey.delete(key)
+  else byKey.set(key, live)
+})
+
+const keyOf = (state: State, conversationId: ConversationId, userId: string | null): string =>
+  `${state.counter.encoding}|${conversationId}|${userId === null ? "-" : `u${userId}`}`
+
+/** The live snapshots of a key, newest first. */
+const snapshotsOf = (store: Store, key: string): Array<Snapshot> => {
+  const snapshots: Array<Snapshot> = []
+  for (const ref of shared.get(store)?.get(key) ?? []) {
+    const snapshot = ref.deref()
+    if (snapshot !== undefined) snapshots.push(snapshot)
+  }
+  return snapshots
+}
+
+const publish = (store: Store, key: string, snapshot: Snapshot): void => {
+  let byKey = shared.get(store)
+  if (byKey === undefined) {
+    byKey = new Map()
+    shared.set(store, byKey)
+  }
+  const live = snapshotsOf(store, key)
+  if (live[0] === snapshot) return
+  const kept = [snapshot, ...live.filter((other) => other !== snapshot)]
+    .sort((a, b) => b.lastSeq - a.lastSeq)
+    .slice(0, SHARED)
+  byKey.set(
+    key,
+    kept.map((other) => new WeakRef(other))
+  )
+  forget.register(snapshot, { byKey, key })
+}
 
 /** Resolves a policy against the model spec and the reply's token limit. @internal */
 export const resolvePolicy = (
@@ -139,7 +199,7 @@ export const make = (options: {
         ? 0
         : Tokens.perMessage + counter.text("system") + counter.text(options.systemPrompt)) +
       toolTokens(counter, options.tools),
-    cache: null
+    snapshot: null
   }))
 
 /**
@@ -230,9 +290,14 @@ const select = (turns: ReadonlyArray<Turn>, budget: number, maxMessages: number 
 }
 
 const windowOf = (turns: ReadonlyArray<Turn>, start: number, complete: boolean): Window => {
-  const kept = turns.slice(start)
-  const messages = kept.flatMap((turn) => turn.messages)
-  const firstSeq = kept.find((turn) => turn.seqs.length > 0)?.seqs[0] ?? null
+  // a plain loop: `flatMap` over a window of a thousand turns cost more than the rest of a joined read
+  const messages: Array<BaseMessage> = []
+  let firstSeq: number | null = null
+  for (let i = start; i < turns.length; i++) {
+    const turn = turns[i]!
+    if (firstSeq === null && turn.seqs.length > 0) firstSeq = turn.seqs[0]!
+    for (const message of turn.messages) messages.push(message)
+  }
   return { messages, firstSeq, cut: start > 0 || !complete }
 }
 
@@ -289,7 +354,8 @@ export const fromMemory = (state: State, memory: Array<BaseMessage>, budget: num
 
 interface Page {
   readonly entries: ReadonlyArray<HistoryEntry>
-  readonly turns: ReadonlyArray<Turn>
+  /** The entries of the page's whole turns (turned into `Turn`s only when used: a joined read needs none). */
+  readonly whole: ReadonlyArray<HistoryEntry>
   readonly hasMore: boolean
 }
 
@@ -299,7 +365,6 @@ interface Page {
  * the page is read with a larger one).
  */
 const readPage = (
-  state: State,
   store: Store,
   conversationId: ConversationId,
   userId: string | null,
@@ -311,17 +376,23 @@ const readPage = (
     (page): Effect.Effect<Page, ConversationStoreError> => {
       const first = page.entries[0]
       if (!page.hasMore || first === undefined) {
-        return Effect.succeed({ entries: page.entries, turns: turnsOf(state, store, page.entries), hasMore: false })
+        return Effect.succeed({ entries: page.entries, whole: page.entries, hasMore: false })
       }
       const whole = page.entries.filter((entry) => entry.turnId !== first.turnId)
-      if (whole.length === 0) return readPage(state, store, conversationId, userId, before, limit * 2)
-      return Effect.succeed({ entries: page.entries, turns: turnsOf(state, store, whole), hasMore: true })
+      if (whole.length === 0) return readPage(store, conversationId, userId, before, limit * 2)
+      return Effect.succeed({ entries: page.entries, whole, hasMore: true })
     }
   )
 
+/** Where `snapshot` joins the newest page: the index of its last row there, or -1. */
+const joinAt = (snapshot: Snapshot | null, newest: Page): number =>
+  snapshot === null
+    ? -1
+    : newest.entries.findIndex((entry) => entry.seq === snapshot.lastSeq && entry.turnId === snapshot.lastTurnId)
+
 /**
  * The window of a stored conversation for this user, read from the store newest first and only
- * as far as `budget` reaches, joined to the session's last window when it can be.
+ * as far as `budget` reaches, joined to the process's snapshot of it when it can be.
  *
  * @internal
  */
@@ -334,44 +405,67 @@ export const load = (
 ): Effect.Effect<Window, ConversationStoreError> =>
   Effect.gen(function* () {
     const maxMessages = state.policy.maxMessages
-    const newest = yield* readPage(state, store, conversationId, userId, undefined, PROBE)
-    const cache = state.cache
+    const key = keyOf(state, conversationId, userId)
+    const newest = yield* readPage(store, conversationId, userId, undefined, PROBE)
+    // the process's snapshots (newest first), then this session's own
+    let base: Snapshot | null = null
+    let at = -1
+    for (const candidate of [...snapshotsOf(store, key), state.snapshot]) {
+      at = joinAt(candidate, newest)
+      if (at >= 0) {
+        base = candidate
+        break
+      }
+    }
     let turns: ReadonlyArray<Turn>
     let complete: boolean
-    const joinAt =
-      cache === null
-        ? -1
-        : newest.entries.findIndex((entry) => entry.seq === cache.lastSeq && entry.turnId === cache.lastTurnId)
-    if (cache !== null && joinAt >= 0) {
+    let added = 0
+    if (base !== null && at >= 0) {
       // only the rows after the last one seen are new
-      const added = turnsOf(state, store, newest.entries.slice(joinAt + 1))
-      turns = [...cache.turns, ...added]
-      complete = cache.complete
+      const fresh = at + 1 < newest.entries.length ? turnsOf(state, store, newest.entries.slice(at + 1)) : []
+      added = fresh.length
+      turns = added === 0 ? base.turns : [...base.turns, ...fresh]
+      complete = base.complete
     } else {
-      turns = newest.turns
+      base = null
+      turns = turnsOf(state, store, newest.whole)
       complete = !newest.hasMore
     }
+    let older = 0
     // older turns while everything read so far fits
     while (!complete && select(turns, budget, maxMessages) === 0) {
-      const older = yield* readPage(state, store, conversationId, userId, turns[0]?.firstSeq, PAGE)
-      turns = [...older.turns, ...turns]
-      complete = !older.hasMore
-      if (older.turns.length === 0) break
+      const page = yield* readPage(store, conversationId, userId, turns[0]?.firstSeq, PAGE)
+      const read = turnsOf(state, store, page.whole)
+      turns = [...read, ...turns]
+      older += read.length
+      complete = !page.hasMore
+      if (read.length === 0) break
     }
     const start = select(turns, budget, maxMessages)
-    // the turn just before the window is kept too: the next turn knows without a read whether it fits
-    const keptFrom = Math.max(0, start - 1)
-    const kept = turns.slice(keptFrom)
+    // kept: the window of the largest budget that used the snapshot, and the turn just before it
+    // (the next turn knows without a read whether that one fits)
+    const reach = Math.max(budget, base?.reach ?? 0)
+    const keptFrom = Math.max(0, Math.min(start, reach === budget ? start : select(turns, reach, null)) - 1)
     const last = newest.entries[newest.entries.length - 1]
-    const chars = kept.reduce((sum, turn) => sum + turn.chars, 0)
-    state.cache =
-      chars > RETAIN_CHARS
-        ? null
-        : {
-            turns: kept,
-            complete: complete && keptFrom === 0,
-            lastSeq: last?.seq ?? 0,
-            lastTurnId: last?.turnId ?? null
-          }
+    let snapshot: Snapshot | null
+    if (base !== null && added === 0 && older === 0 && keptFrom === 0 && reach === base.reach) {
+      snapshot = base // nothing new: the same snapshot
+    } else {
+      const kept = keptFrom === 0 ? turns : turns.slice(keptFrom)
+      let chars = 0
+      for (const turn of kept) chars += turn.chars
+      snapshot =
+        chars > RETAIN_CHARS
+          ? null
+          : {
+              turns: kept,
+              complete: complete && keptFrom === 0,
+              lastSeq: last?.seq ?? 0,
+              lastTurnId: last?.turnId ?? null,
+              reach
+            }
+    }
+    state.snapshot = snapshot
+    if (snapshot !== null) publish(store, key, snapshot)
     return windowOf(turns, start, complete)
   })

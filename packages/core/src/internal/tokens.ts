@@ -100,7 +100,13 @@ const load = (name: Tokenizer): Promise<(text: string) => number> => {
     encoder = Promise.all([
       import("js-tiktoken/lite"),
       name === "o200k_base" ? import("js-tiktoken/ranks/o200k_base") : import("js-tiktoken/ranks/cl100k_base")
-    ]).then(([lite, ranks]) => pieceCounter(new lite.Tiktoken(ranks.default), ranks.default.pat_str))
+    ]).then(([lite, ranks]) => {
+      const tiktoken = new lite.Tiktoken(ranks.default)
+      // only `encode` is used: its decoding table (a byte array per token, about 47 of the 63 MiB
+      // `o200k_base` takes in the heap) is dropped
+      ;(tiktoken as unknown as { readonly textMap?: Map<number, Uint8Array> }).textMap?.clear()
+      return pieceCounter(tiktoken, ranks.default.pat_str)
+    })
     encoder.catch(() => encoders.delete(name))
     encoders.set(name, encoder)
   }
