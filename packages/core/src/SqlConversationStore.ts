@@ -207,10 +207,17 @@ const span =
 const retrying = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.catchIf(effect, isRetryable, () => Effect.retry(effect, { while: isRetryable, schedule: retrySchedule }))
 
+// PostgreSQL refuses a content text that is not JSON with invalid_text_representation (22P02): the
+// codec wrote something no retry will fix, so it is an Encode failure, not an unreachable store.
 const unavailable =
   (operation: string) =>
   (cause: SqlError): StoreError =>
-    new StoreError({ reason: "Unavailable", operation, detail: cause.message, cause })
+    new StoreError({
+      reason: (cause.cause as { code?: unknown } | undefined)?.code === "22P02" ? "Encode" : "Unavailable",
+      operation,
+      detail: cause.message,
+      cause
+    })
 
 // The rows of an append: everything but the id and the time is what was just written.
 const appended = (

@@ -8,6 +8,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { AIMessage, HumanMessage } from "@langchain/core/messages"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Str from "effect/String"
 import { execFile } from "node:child_process"
@@ -298,6 +299,31 @@ describe.skipIf(!pgEnabled)("SqlConversationStore on PostgreSQL", () => {
         messages: [{ value: { text: "a backslash-u0000 in text: \\u0000" } }]
       })
       assert.deepStrictEqual(seqs(next.rows), [1])
+    })
+  )
+
+  it.scopedLive("a codec that writes text which is not JSON fails with StoreError Encode, not Unavailable", () =>
+    Effect.gen(function* () {
+      // a hand-written codec gone wrong: its text is refused by PostgreSQL (22P02), and no retry helps
+      const broken = Layer.effect(
+        MessageCodec.MessageCodec,
+        Effect.map(MessageCodec.MessageCodec, (real) => ({
+          ...real,
+          encodeString: (value: unknown) => Effect.map(real.encodeString(value), (text) => `${text} not json`),
+          encodeStringEither: (value: unknown) => Either.map(real.encodeStringEither(value), (text) => `${text} x`)
+        }))
+      ).pipe(Layer.provide(codec))
+      const context = yield* Layer.build(
+        SqlConversationStore.layer().pipe(Layer.provideMerge(Databases.postgresFresh()), Layer.provide(broken))
+      )
+      const store = Context.get(context, ConversationStore.ConversationStore)
+      const conversation = yield* store.create({})
+      const error = yield* Effect.flip(
+        store.append({ conversationId: conversation.id, userId: null, messages: [{ value: new HumanMessage("hi") }] })
+      )
+      assert.instanceOf(error, ConversationStore.StoreError)
+      assert.strictEqual((error as ConversationStore.StoreError).reason, "Encode")
+      assert.deepStrictEqual((yield* store.history(conversation.id)).entries, [])
     })
   )
 })
