@@ -33,10 +33,22 @@ interface Memory {
 
 interface Server {
   readonly port: number
+  /** After a full GC. */
   readonly memory: () => Promise<Memory>
+  /** At once, no GC (sampled under load). */
+  readonly rss: () => Promise<Memory>
   /** CPU microseconds (user + system) the server has used so far. */
   readonly cpu: () => Promise<number>
   readonly stop: () => Promise<void>
+}
+
+const procRead = (pid: number | undefined, file: string): string | undefined => {
+  if (pid === undefined || process.platform !== "linux") return undefined
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, "utf8")
+  } catch {
+    return undefined
+  }
 }
 
 const startServer = (mode: Mode, conversations: number, paceMs = 0): Promise<Server> =>
@@ -65,12 +77,31 @@ const startServer = (mode: Mode, conversations: number, paceMs = 0): Promise<Ser
             memories.push(done)
             child.send({ type: "memory" })
           }),
-        cpu: () =>
-          new Promise((done, fail) => {
+        // read from /proc where there is one: a server busy with 1,000 clients answers its IPC
+        // channel only after tens of seconds, which stretched a 5 s measurement past two minutes
+        rss: () => {
+          const status = procRead(child.pid, "status")
+          const kb = status === undefined ? undefined : /VmRSS:\s+(\d+) kB/.exec(status)?.[1]
+          if (kb !== undefined) return Promise.resolve({ rss: Number(kb) * 1024, heapUsed: Number.NaN })
+          return new Promise((done, fail) => {
+            if (!child.connected) return fail(new Error(`the ${mode} server is gone`))
+            memories.push(done)
+            child.send({ type: "rss" })
+          })
+        },
+        cpu: () => {
+          const stat = procRead(child.pid, "stat")
+          if (stat !== undefined) {
+            // utime and stime, in clock ticks (100 per second on Linux), after the command's name
+            const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+            return Promise.resolve((Number(fields[11]) + Number(fields[12])) * 10_000)
+          }
+          return new Promise((done, fail) => {
             if (!child.connected) return fail(new Error(`the ${mode} server is gone`))
             cpus.push(done)
             child.send({ type: "cpu" })
-          }),
+          })
+        },
         stop: () =>
           new Promise((done) => {
             child.removeAllListeners("exit")
@@ -110,11 +141,16 @@ const measureFast = async (server: Server, system: System, n: number): Promise<F
   const warmupMs = quick ? 1000 : 2000
   const windowMs = quick ? 2500 : 5000
   {
+    const t0 = performance.now()
+    const phase = (name: string) =>
+      console.error(`  ${system} ×${n}: ${name} at ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     const clients = await connectAll(system, server.port, n)
+    phase("connected")
     let inWindow = 0
     let measuring = false
     let stopping = false
     let checked = 0
+    let completed = 0
     let failure: unknown
     const onDelta = () => {
       if (measuring) inWindow++
@@ -122,6 +158,7 @@ const measureFast = async (server: Server, system: System, n: number): Promise<F
     const loops = clients.map(async (client: Client) => {
       while (!stopping) {
         await client.turn(onDelta)
+        completed++
         if (measuring) checked++
       }
     })
@@ -130,27 +167,36 @@ const measureFast = async (server: Server, system: System, n: number): Promise<F
     void Promise.all(loops).catch((error) => {
       if (!stopping) failure = error
     })
+    // warm-up: at least warmupMs and until the clients have completed as many turns as there are
+    // clients (1,000 turns that start at once take seconds to reach their first delta), at most 60 s
+    const warmStart = performance.now()
     await sleep(warmupMs)
-    let peak = (await server.memory()).rss
+    while (completed < n && failure === undefined && performance.now() - warmStart < 60_000) await sleep(100)
+    phase("warmed up")
+    let peak = (await server.rss()).rss
     const cpuStart = await server.cpu()
+    phase("window starts")
     const start = performance.now()
     measuring = true
     const sampler = setInterval(
       () =>
         void server
-          .memory()
+          .rss()
           .then((memory) => (peak = Math.max(peak, memory.rss)))
           .catch(() => undefined),
       1000
     )
     await sleep(windowMs)
     measuring = false
+    phase("window ends")
     const seconds = (performance.now() - start) / 1000
     const cpuEnd = await server.cpu()
     clearInterval(sampler)
     if (failure !== undefined) throw failure
+    phase("measured")
     stopping = true
     await Promise.all(clients.map((client) => client.close()))
+    phase("closed")
     await sleep(1000) // the server sees the disconnects and stores the turns as aborted
     const row: Fast = {
       system,
@@ -310,7 +356,9 @@ const main = async () => {
   const profiled = process.argv.indexOf("--profile")
   if (profiled !== -1) {
     const system = process.argv[profiled + 1] as System
-    console.log(JSON.stringify(await withServer(system, 100, 0, (server) => measureFast(server, system, 100))))
+    const at = process.argv.indexOf("--clients")
+    const n = at === -1 ? 100 : Number(process.argv[at + 1])
+    await withServer(system, n, 0, (server) => measureFast(server, system, n))
     closeAgent()
     return
   }
