@@ -186,11 +186,11 @@ const measureFast = async (server: Server, system: System, n: number): Promise<F
           .catch(() => undefined),
       1000
     )
-    // the window lasts windowMs and until the clients have completed as many turns in it as there
-    // are clients (at most 60 s): 1,000 turns that start together stream in rounds of several seconds,
-    // and a shorter window would count a round or none
+    // the window lasts windowMs and until the clients have completed twice as many turns in it as
+    // there are clients (at most 60 s): turns that start together stay in step and their deltas come
+    // in rounds (a coalesced reply in one frame or a few), so a window must span rounds, not parts of one
     await sleep(windowMs)
-    while (checked < n && failure === undefined && performance.now() - start < 60_000) await sleep(100)
+    while (checked < 2 * n && failure === undefined && performance.now() - start < 60_000) await sleep(100)
     measuring = false
     phase("window ends")
     const seconds = (performance.now() - start) / 1000
@@ -548,7 +548,8 @@ whose chunks come one per network read or timer (the paced profile) still gets o
 
 - **deltas/s** (fast profile, instant model): every client runs turns back to back (closed loop); the model's deltas
   received by all clients per second over a window of ${quick ? "2.5" : "5"} s or more (until the clients have
-  completed as many turns in it as there are clients, at most 60 s), counted by text: a frame counts every
+  completed twice as many turns in it as there are clients, at most 60 s: turns that start together stay in step,
+  so deltas come in rounds), counted by text: a frame counts every
   scripted delta it completes (a coalesced frame counts the deltas it carries), and each frame must continue the
   reply exactly where the text so far ends. The warm-up lasts ${quick ? "1" : "2"} s and until the clients have
   completed as many turns as there are clients (at most 60 s: 1,000 turns that start at once take seconds to
@@ -597,9 +598,10 @@ ${idleRows.join("\n")}
 \`--profile <system>\` runs (one fast measurement at 100 clients, one server at a time, load average 1–5), on the
 commit that added coalescing and the chunk pump: convo-ws 13,997 deltas/s at 0.109 ms CPU per delta, then
 convo-ws-w0 (no coalescing, the same pump) 4,118 at 0.212, aisdk-ws 7,787–8,009 at 0.097–0.185, convo-ws again
-20,359 at 0.081. At 1,000 clients: convo-ws 17,839 at 0.050, aisdk-ws 11,937 at 0.065; convo-sse 34,625 at 0.026,
-aisdk-sse 9,027 at 0.088. The AI SDK's CPU per delta moved 2× between two runs minutes apart: read the ratios of
-one run, not these.
+20,359 at 0.081. At 1,000 clients, in one \`--quick\` run at load average 4.5 → 1.5: convo-ws 25,653 at 0.044, convo-ws-w0
+18,396 at 0.059, aisdk-ws 7,646 at 0.069. The AI SDK's CPU per delta moved 2× between two runs minutes apart, and
+at 100 clients convo's closed-loop turns run in step (a reply is one frame, so deltas come in rounds): read the
+ratios of one run with a window that spans rounds, not these.
 
 ## Where convo's time goes
 
