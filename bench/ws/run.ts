@@ -383,13 +383,18 @@ const main = async () => {
   if (profiled !== -1) {
     const system = process.argv[profiled + 1] as System
     const at = process.argv.indexOf("--clients")
-    const n = at === -1 ? 100 : Number(process.argv[at + 1])
+    // `--clients 100,1000`: those sizes one after the other on one server
+    const ns = at === -1 ? [100] : process.argv[at + 1]!.split(",").map(Number)
+    const n = Math.max(...ns)
     if (process.argv.includes("--paced")) {
-      const sizes = at === -1 ? [30, 100] : [n]
+      const sizes = at === -1 ? [30, 100] : ns
       await withServer(system, Math.max(...sizes), PACE_MS, async (server) => {
         for (const size of sizes) await measurePaced(server, system, size)
       })
-    } else await withServer(system, n, 0, (server) => measureFast(server, system, n))
+    } else
+      await withServer(system, n, 0, async (server) => {
+        for (const size of ns) await measureFast(server, system, size)
+      })
     closeAgent()
     return
   }
