@@ -600,13 +600,12 @@ ${idleRows.join("\n")}
 
 ## A/B of coalescing, single runs
 
-\`--profile <system>\` runs (one fast measurement at 100 clients, one server at a time, load average 1–5), on the
-commit that added coalescing and the chunk pump: convo-ws 13,997 deltas/s at 0.109 ms CPU per delta, then
-convo-ws-w0 (no coalescing, the same pump) 4,118 at 0.212, aisdk-ws 7,787–8,009 at 0.097–0.185, convo-ws again
-20,359 at 0.081. At 1,000 clients, in one \`--quick\` run at load average 4.5 → 1.5: convo-ws 25,653 at 0.044, convo-ws-w0
-18,396 at 0.059, aisdk-ws 7,646 at 0.069. The AI SDK's CPU per delta moved 2× between two runs minutes apart, and
-at 100 clients convo's closed-loop turns run in step (a reply is one frame, so deltas come in rounds): read the
-ratios of one run with a window that spans rounds, not these.
+\`--profile <system>\` runs (one fast measurement at 100 clients, one server at a time, one after the other, load
+average about 2) on the commit that added coalescing and this harness: aisdk-ws 14,688 deltas/s at 0.071 ms CPU per
+delta, convo-ws 29,157 at 0.041, convo-ws-w0 21,115 at 0.056; aisdk-sse 11,929 at 0.089, convo-sse 15,998 at 0.079,
+convo-sse-w0 11,961 at 0.106. In a \`--quick\` run at load average 4.5 → 1.5, at 1,000 clients: convo-ws 25,653 at
+0.044, convo-ws-w0 18,396 at 0.059, aisdk-ws 7,646 at 0.069. They are quoted to show the size of the effect and how
+far apart runs on this machine are, not as the result.
 
 ## Where convo's time goes
 
