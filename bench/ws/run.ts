@@ -408,7 +408,12 @@ const main = async () => {
   const sizes = quick ? [100, 1000] : [10, 100, 1000]
   // the AI SDK, convo and convo without coalescing (`-w0`) on the same transport: all three servers
   // up, measured one after the other at each size, so each ratio compares measurements moments apart
-  for (const transport of ["ws", "sse"] as const) {
+  // `--transport ws|sse`: that transport only
+  const only = process.argv[process.argv.indexOf("--transport") + 1]
+  const transports = (["ws", "sse"] as const).filter(
+    (transport) => !process.argv.includes("--transport") || transport === only
+  )
+  for (const transport of transports) {
     const trio = [`aisdk-${transport}`, `convo-${transport}`, `convo-${transport}-w0`] as const
     await withServer(trio[0], Math.max(...sizes), 0, (peer) =>
       withServer(trio[1], Math.max(...sizes), 0, (convo) =>
@@ -447,7 +452,9 @@ const main = async () => {
   }
   const paced: Array<Paced> = []
   const pacedSizes = quick ? [100] : [30, 100]
-  for (const system of ["convo-ws", "aisdk-ws", "convo-sse", "aisdk-sse"] as const) {
+  for (const system of (["convo-ws", "aisdk-ws", "convo-sse", "aisdk-sse"] as const).filter((system) =>
+    transports.some((transport) => system.endsWith(`-${transport}`))
+  )) {
     await withServer(system, Math.max(...pacedSizes), PACE_MS, async (server) => {
       for (const n of pacedSizes) paced.push(await withDeadline(measurePaced(server, system, n), 120_000))
     }).catch((error) => {
