@@ -86,6 +86,10 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 /** Keep-alive sockets stay open between a client's turns (Node's default closes them after 5 s idle). */
 const keepAlive = (server: Http.Server): Http.Server => {
   server.keepAliveTimeout = 120_000
+  // no request deadlines: at 1,000 clients a busy server takes long to read a request, and Node's
+  // checks (headersTimeout, requestTimeout) would reset the connection
+  server.requestTimeout = 0
+  server.headersTimeout = 0
   return server
 }
 
