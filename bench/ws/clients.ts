@@ -1,16 +1,31 @@
 /**
  * The benchmark's clients, one kind per system: each runs one turn at a time (send a message, read
- * the reply's deltas to the end) and checks every delta's text and the whole reply against the
- * scripted one. A delta's arrival time is reported to `onDelta` as it comes.
+ * the reply's deltas to the end) and checks every frame's text and the whole reply against the
+ * scripted one. Deltas are counted by the text received: a frame that carries several of the
+ * model's deltas (convo's coalescing) counts each one it completes, and each gets the frame's
+ * arrival time (reported to `onDelta` as it comes).
  */
 import * as Http from "node:http"
 import { performance } from "node:perf_hooks"
 import WebSocket from "ws"
 
-export type System = "convo-ws" | "convo-sse" | "aisdk-ws" | "aisdk-sse" | "langchain-ws" | "raw-ws" | "raw-sse"
+/** `convo-*-w0`: convo with `deltaWindow: 0` (a delta per model chunk, no coalescing). */
+export type System =
+  | "convo-ws"
+  | "convo-sse"
+  | "convo-ws-w0"
+  | "convo-sse-w0"
+  | "aisdk-ws"
+  | "aisdk-sse"
+  | "langchain-ws"
+  | "raw-ws"
+  | "raw-sse"
 
 export const DELTAS = 200
-export const expectedReply = Array.from({ length: DELTAS }, (_, i) => `w${i} `).join("")
+const deltaTexts = Array.from({ length: DELTAS }, (_, i) => `w${i} `)
+export const expectedReply = deltaTexts.join("")
+/** Where each scripted delta ends in the reply. */
+const deltaEnds = deltaTexts.reduce<Array<number>>((ends, text) => [...ends, (ends.at(-1) ?? 0) + text.length], [])
 
 export interface Turn {
   readonly sentAt: number
@@ -23,17 +38,37 @@ export interface Client {
   readonly close: () => Promise<void>
 }
 
-const isWs = (system: System) => system.endsWith("-ws")
+const isWs = (system: System) => system.includes("-ws")
+const isConvo = (system: System) => system.startsWith("convo-")
 
 class Mismatch extends Error {}
 
-/** Every delta is checked as it comes: the k-th delta of a reply must be the k-th scripted one. */
-const checkDelta = (system: System, k: number, text: string) => {
-  if (text !== `w${k} `) throw new Mismatch(`${system}: delta ${k} was ${JSON.stringify(text)}`)
+/**
+ * Every frame is checked as it comes: its text must continue the scripted reply exactly where the
+ * text so far ends (nothing reordered, dropped or duplicated) and not be empty; each scripted delta
+ * it completes is one delta received, at the frame's arrival time.
+ */
+const received = (
+  system: System,
+  text: string,
+  frame: string,
+  at: number,
+  arrivals: Array<number>,
+  onDelta: (at: number) => void
+): string => {
+  if (frame.length === 0 || !expectedReply.startsWith(frame, text.length)) {
+    throw new Mismatch(`${system}: after ${text.length} characters, a frame of ${JSON.stringify(frame.slice(0, 40))}`)
+  }
+  const length = text.length + frame.length
+  while (arrivals.length < DELTAS && deltaEnds[arrivals.length]! <= length) {
+    arrivals.push(at)
+    onDelta(at)
+  }
+  return text + frame
 }
 
 const check = (system: System, text: string, deltas: number) => {
-  if (text !== expectedReply || deltas < 1) {
+  if (text !== expectedReply || deltas !== DELTAS) {
     throw new Mismatch(`${system}: the reply was ${JSON.stringify(text.slice(0, 60))}… after ${deltas} deltas`)
   }
 }
@@ -48,15 +83,16 @@ const openWs = (url: string, waitFirst: boolean): Promise<WebSocket> =>
     else ws.once("open", () => resolve(ws))
   })
 
+/** The connection dropped (no close handshake: a server busy with 1,000 streams answers it late). */
 const closeWs = (ws: WebSocket) =>
   new Promise<void>((done) => {
     if (ws.readyState === WebSocket.CLOSED) return done()
     ws.once("close", () => done())
-    ws.close()
+    ws.terminate()
   })
 
 const wsClient = async (system: System, port: number, index: number): Promise<Client> => {
-  const convo = system === "convo-ws"
+  const convo = isConvo(system)
   const ws = await openWs(
     convo ? `ws://127.0.0.1:${port}/ws/bench/chat/${index + 1}/` : `ws://127.0.0.1:${port}/`,
     convo // convo: open once the history page has arrived
@@ -85,12 +121,7 @@ const wsClient = async (system: System, port: number, index: number): Promise<Cl
         if (system === "aisdk-ws") {
           if (frame["type"] === "chunk") {
             const chunk = frame["chunk"] as { type: string; delta?: string }
-            if (chunk.type === "text-delta") {
-              checkDelta(system, arrivals.length, chunk.delta!)
-              text += chunk.delta
-              arrivals.push(at)
-              onDelta(at)
-            }
+            if (chunk.type === "text-delta") text = received(system, text, chunk.delta!, at, arrivals, onDelta)
           } else if (frame["type"] === "end") finish()
           else if (frame["type"] === "error") reject(new Error(`aisdk-ws: ${data}`))
           return
@@ -101,10 +132,7 @@ const wsClient = async (system: System, port: number, index: number): Promise<Cl
             return
           case "message_delta":
             if (convo && frame["id"] !== aiId) return reject(new Error(`${system}: a delta of another message`))
-            checkDelta(system, arrivals.length, frame["text"] as string)
-            text += frame["text"] as string
-            arrivals.push(at)
-            onDelta(at)
+            text = received(system, text, frame["text"] as string, at, arrivals, onDelta)
             return
           case "turn_end":
             if (frame["status"] !== "complete") return reject(new Error(`${system}: turn ended ${frame["status"]}`))
@@ -161,7 +189,7 @@ const sseClient = (system: System, port: number, index: number): Client => {
       const body = aisdk
         ? JSON.stringify({ messages: [{ role: "user", content: "Tell me something." }] })
         : JSON.stringify({ type: "user_message", text: "Tell me something.", clientId: `c${tag}-${index}-${n}` })
-      const path = system === "convo-sse" ? `/conversations/${index + 1}/messages` : "/"
+      const path = isConvo(system) ? `/conversations/${index + 1}/messages` : "/"
       const sentAt = performance.now()
       const request = Http.request(
         {
@@ -202,16 +230,10 @@ const sseClient = (system: System, port: number, index: number): Client => {
               const event = JSON.parse(data) as Record<string, unknown>
               if (aisdk) {
                 if (event["type"] === "text-delta") {
-                  checkDelta(system, arrivals.length, event["delta"] as string)
-                  text += event["delta"] as string
-                  arrivals.push(at)
-                  onDelta(at)
+                  text = received(system, text, event["delta"] as string, at, arrivals, onDelta)
                 } else if (event["type"] === "finish") status = "complete"
               } else if (event["type"] === "message_delta") {
-                checkDelta(system, arrivals.length, event["text"] as string)
-                text += event["text"] as string
-                arrivals.push(at)
-                onDelta(at)
+                text = received(system, text, event["text"] as string, at, arrivals, onDelta)
               } else if (event["type"] === "turn_end") status = event["status"] as string
               else if (event["type"] === "error") status = `error ${data}`
             }

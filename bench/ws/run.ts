@@ -33,10 +33,22 @@ interface Memory {
 
 interface Server {
   readonly port: number
+  /** After a full GC. */
   readonly memory: () => Promise<Memory>
+  /** At once, no GC (sampled under load). */
+  readonly rss: () => Promise<Memory>
   /** CPU microseconds (user + system) the server has used so far. */
   readonly cpu: () => Promise<number>
   readonly stop: () => Promise<void>
+}
+
+const procRead = (pid: number | undefined, file: string): string | undefined => {
+  if (pid === undefined || process.platform !== "linux") return undefined
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, "utf8")
+  } catch {
+    return undefined
+  }
 }
 
 const startServer = (mode: Mode, conversations: number, paceMs = 0): Promise<Server> =>
@@ -65,12 +77,31 @@ const startServer = (mode: Mode, conversations: number, paceMs = 0): Promise<Ser
             memories.push(done)
             child.send({ type: "memory" })
           }),
-        cpu: () =>
-          new Promise((done, fail) => {
+        // read from /proc where there is one: a server busy with 1,000 clients answers its IPC
+        // channel only after tens of seconds, which stretched a 5 s measurement past two minutes
+        rss: () => {
+          const status = procRead(child.pid, "status")
+          const kb = status === undefined ? undefined : /VmRSS:\s+(\d+) kB/.exec(status)?.[1]
+          if (kb !== undefined) return Promise.resolve({ rss: Number(kb) * 1024, heapUsed: Number.NaN })
+          return new Promise((done, fail) => {
+            if (!child.connected) return fail(new Error(`the ${mode} server is gone`))
+            memories.push(done)
+            child.send({ type: "rss" })
+          })
+        },
+        cpu: () => {
+          const stat = procRead(child.pid, "stat")
+          if (stat !== undefined) {
+            // utime and stime, in clock ticks (100 per second on Linux), after the command's name
+            const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+            return Promise.resolve((Number(fields[11]) + Number(fields[12])) * 10_000)
+          }
+          return new Promise((done, fail) => {
             if (!child.connected) return fail(new Error(`the ${mode} server is gone`))
             cpus.push(done)
             child.send({ type: "cpu" })
-          }),
+          })
+        },
         stop: () =>
           new Promise((done) => {
             child.removeAllListeners("exit")
@@ -110,11 +141,16 @@ const measureFast = async (server: Server, system: System, n: number): Promise<F
   const warmupMs = quick ? 1000 : 2000
   const windowMs = quick ? 2500 : 5000
   {
+    const t0 = performance.now()
+    const phase = (name: string) =>
+      console.error(`  ${system} ×${n}: ${name} at ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     const clients = await connectAll(system, server.port, n)
+    phase("connected")
     let inWindow = 0
     let measuring = false
     let stopping = false
     let checked = 0
+    let completed = 0
     let failure: unknown
     const onDelta = () => {
       if (measuring) inWindow++
@@ -122,6 +158,7 @@ const measureFast = async (server: Server, system: System, n: number): Promise<F
     const loops = clients.map(async (client: Client) => {
       while (!stopping) {
         await client.turn(onDelta)
+        completed++
         if (measuring) checked++
       }
     })
@@ -130,28 +167,52 @@ const measureFast = async (server: Server, system: System, n: number): Promise<F
     void Promise.all(loops).catch((error) => {
       if (!stopping) failure = error
     })
+    // warm-up: at least warmupMs and until the clients have completed as many turns as there are
+    // clients (1,000 turns that start at once take seconds to reach their first delta), at most 60 s
+    const warmStart = performance.now()
     await sleep(warmupMs)
-    let peak = (await server.memory()).rss
+    while (completed < n && failure === undefined && performance.now() - warmStart < 60_000) await sleep(100)
+    phase("warmed up")
+    let peak = (await server.rss()).rss
     const cpuStart = await server.cpu()
+    phase("window starts")
     const start = performance.now()
     measuring = true
     const sampler = setInterval(
       () =>
         void server
-          .memory()
+          .rss()
           .then((memory) => (peak = Math.max(peak, memory.rss)))
           .catch(() => undefined),
       1000
     )
+    // the window lasts windowMs and until the clients have completed twice as many turns in it as
+    // there are clients (at most 60 s): turns that start together stay in step and their deltas come
+    // in rounds (a coalesced reply in one frame or a few), so a window must span rounds, not parts of one
     await sleep(windowMs)
+    while (checked < 2 * n && failure === undefined && performance.now() - start < 60_000) await sleep(100)
     measuring = false
+    phase("window ends")
     const seconds = (performance.now() - start) / 1000
     const cpuEnd = await server.cpu()
     clearInterval(sampler)
     if (failure !== undefined) throw failure
+    if (inWindow === 0) throw new Error(`no delta arrived in ${seconds.toFixed(1)} s`)
+    phase("measured")
     stopping = true
     await Promise.all(clients.map((client) => client.close()))
-    await sleep(1000) // the server sees the disconnects and stores the turns as aborted
+    phase("closed")
+    // the server sees the disconnects and stores the turns as aborted; a server that streams its
+    // turns to the end after a disconnect (the AI SDK) works on for seconds at 1,000 clients: the next
+    // measurement (another server on the same cores) waits until it is idle (under 10 % of a core
+    // over half a second, at most 30 s)
+    await sleep(1000)
+    for (const settleStart = performance.now(); performance.now() - settleStart < 30_000;) {
+      const before = await server.cpu()
+      await sleep(500)
+      if ((await server.cpu()) - before < 50_000) break
+    }
+    phase("server idle")
     const row: Fast = {
       system,
       clients: n,
@@ -180,6 +241,9 @@ const PACE_MS = 20
 const measurePaced = async (server: Server, system: System, n: number): Promise<Paced> => {
   {
     const clients = await connectAll(system, server.port, n)
+    // warm-up: one turn first, so that what a server loads on its first turn (convo: the tokenizer's
+    // ranks, parsed once per process) is not timed as a gap of the streams
+    await clients[0]!.turn(() => undefined)
     const turns = await Promise.all(
       clients.map(async (client, i) => {
         await sleep((i / n) * 1000)
@@ -192,6 +256,14 @@ const measurePaced = async (server: Server, system: System, n: number): Promise<
     for (const turn of turns) {
       ttfd.push(turn.arrivals[0]! - turn.sentAt)
       for (let i = 1; i < turn.arrivals.length; i++) gaps.push(turn.arrivals[i]! - turn.arrivals[i - 1]!)
+    }
+    if (process.env["BENCH_GAPS"] !== undefined) {
+      // where the long gaps are: delta index → count over all streams
+      const at = new Map<number, number>()
+      for (const turn of turns)
+        for (let i = 1; i < turn.arrivals.length; i++)
+          if (turn.arrivals[i]! - turn.arrivals[i - 1]! > 40) at.set(i, (at.get(i) ?? 0) + 1)
+      console.error(`  long gaps (> 40 ms) by delta index: ${JSON.stringify([...at].sort((a, b) => a[0] - b[0]))}`)
     }
     const p99Gap = percentile(gaps, 99)
     const p99Ttfd = percentile(ttfd, 99)
@@ -310,7 +382,19 @@ const main = async () => {
   const profiled = process.argv.indexOf("--profile")
   if (profiled !== -1) {
     const system = process.argv[profiled + 1] as System
-    console.log(JSON.stringify(await withServer(system, 100, 0, (server) => measureFast(server, system, 100))))
+    const at = process.argv.indexOf("--clients")
+    // `--clients 100,1000`: those sizes one after the other on one server
+    const ns = at === -1 ? [100] : process.argv[at + 1]!.split(",").map(Number)
+    const n = Math.max(...ns)
+    if (process.argv.includes("--paced")) {
+      const sizes = at === -1 ? [30, 100] : ns
+      await withServer(system, Math.max(...sizes), PACE_MS, async (server) => {
+        for (const size of sizes) await measurePaced(server, system, size)
+      })
+    } else
+      await withServer(system, n, 0, async (server) => {
+        for (const size of ns) await measureFast(server, system, size)
+      })
     closeAgent()
     return
   }
@@ -321,36 +405,44 @@ const main = async () => {
   // recorded as failed and the system's larger sizes are skipped
   const failures: Array<string> = []
   const fast: Array<Fast> = []
-  const sizes = quick ? [10, 100] : [10, 100, 1000]
-  // convo and the AI SDK on the same transport: both servers up, measured one after the other at
-  // each size, so each ratio compares measurements taken moments apart
-  for (const transport of ["ws", "sse"] as const) {
-    const pair = [`aisdk-${transport}`, `convo-${transport}`] as const
-    await withServer(pair[0], Math.max(...sizes), 0, (peer) =>
-      withServer(pair[1], Math.max(...sizes), 0, async (convo) => {
-        const skipped = new Set<System>()
-        for (const n of sizes) {
-          for (const [system, server] of [
-            [pair[0], peer],
-            [pair[1], convo]
-          ] as const) {
-            if (skipped.has(system)) continue
-            await withDeadline(measureFast(server, system, n), 120_000)
-              .then((row) => fast.push(row))
-              .catch((error) => {
-                console.error(`fast ${system} at ${n} failed:`, error)
-                failures.push(`fast ${system} at ${n} clients: ${String(error)}`)
-                skipped.add(system)
-              })
+  const sizes = quick ? [100, 1000] : [10, 100, 1000]
+  // the AI SDK, convo and convo without coalescing (`-w0`) on the same transport: all three servers
+  // up, measured one after the other at each size, so each ratio compares measurements moments apart
+  // `--transport ws|sse`: that transport only
+  const only = process.argv[process.argv.indexOf("--transport") + 1]
+  const transports = (["ws", "sse"] as const).filter(
+    (transport) => !process.argv.includes("--transport") || transport === only
+  )
+  for (const transport of transports) {
+    const trio = [`aisdk-${transport}`, `convo-${transport}`, `convo-${transport}-w0`] as const
+    await withServer(trio[0], Math.max(...sizes), 0, (peer) =>
+      withServer(trio[1], Math.max(...sizes), 0, (convo) =>
+        withServer(trio[2], Math.max(...sizes), 0, async (uncoalesced) => {
+          const skipped = new Set<System>()
+          for (const n of sizes) {
+            for (const [system, server] of [
+              [trio[0], peer],
+              [trio[1], convo],
+              [trio[2], uncoalesced]
+            ] as const) {
+              if (skipped.has(system)) continue
+              await withDeadline(measureFast(server, system, n), 120_000)
+                .then((row) => fast.push(row))
+                .catch((error) => {
+                  console.error(`fast ${system} at ${n} failed:`, error)
+                  failures.push(`fast ${system} at ${n} clients: ${String(error)}`)
+                  skipped.add(system)
+                })
+            }
           }
-        }
-      })
+        })
+      )
     ).catch((error) => {
       console.error(`fast ${transport} failed:`, error)
       failures.push(`fast ${transport}: ${String(error)}`)
     })
   }
-  for (const system of ["langchain-ws", "raw-ws", "raw-sse"] as const) {
+  for (const system of quick ? [] : (["langchain-ws", "raw-ws", "raw-sse"] as const)) {
     await withServer(system, 100, 0, async (server) => {
       fast.push(await withDeadline(measureFast(server, system, 100), 120_000))
     }).catch((error) => {
@@ -360,7 +452,9 @@ const main = async () => {
   }
   const paced: Array<Paced> = []
   const pacedSizes = quick ? [100] : [30, 100]
-  for (const system of ["convo-ws", "aisdk-ws", "convo-sse", "aisdk-sse"] as const) {
+  for (const system of (["convo-ws", "aisdk-ws", "convo-sse", "aisdk-sse"] as const).filter((system) =>
+    transports.some((transport) => system.endsWith(`-${transport}`))
+  )) {
     await withServer(system, Math.max(...pacedSizes), PACE_MS, async (server) => {
       for (const n of pacedSizes) paced.push(await withDeadline(measurePaced(server, system, n), 120_000))
     }).catch((error) => {
@@ -369,7 +463,7 @@ const main = async () => {
     })
   }
   const idle: Array<Idle> = []
-  for (const mode of ["convo-ws", "raw-ws", "bare"] as const) {
+  for (const mode of quick ? [] : (["convo-ws", "raw-ws", "bare"] as const)) {
     await measureIdle(mode, 1000)
       .then((row) => idle.push(row))
       .catch((error) => {
@@ -381,7 +475,10 @@ const main = async () => {
   const total = (performance.now() - began) / 1000
   const load = { before: loadBefore, after: loadavg()[0]! }
   console.log(`total ${total.toFixed(0)} s on ${cpus().length} cores; load ${load.before} → ${load.after}`)
-  if (quick) return
+  if (quick) {
+    console.log(report({ fast, paced, idle, load, total, failures }))
+    return
+  }
   const results = join(here, "..", "results")
   writeFileSync(join(results, "ws.json"), `${JSON.stringify({ fast, paced, idle, load, total, failures }, null, 2)}\n`)
   writeFileSync(join(results, "ws.md"), report({ fast, paced, idle, load, total, failures }))
@@ -406,8 +503,13 @@ const report = (r: {
       if (convo === undefined || peer === undefined) return []
       const ratio = convo.deltas_per_s / peer.deltas_per_s
       const cpu = convo.cpu_ms_per_delta / peer.cpu_ms_per_delta
+      const w0 = find(`convo-${transport}-w0`, n)
+      const without =
+        w0 === undefined
+          ? "–"
+          : `${w0.deltas_per_s.toLocaleString("en")} (${(w0.deltas_per_s / peer.deltas_per_s).toFixed(2)}×) / ${w0.cpu_ms_per_delta}`
       return [
-        `| ${transport === "ws" ? "WebSocket" : "SSE"} | ${n.toLocaleString("en")} | ${convo.deltas_per_s.toLocaleString("en")} | ${peer.deltas_per_s.toLocaleString("en")} | ${ratio.toFixed(2)}× (${verdict(ratio >= 1.5)}) | ${convo.cpu_ms_per_delta} / ${peer.cpu_ms_per_delta} | ${cpu.toFixed(2)}× (${verdict(cpu <= 0.5)}) | ${convo.peak_rss_mb} / ${peer.peak_rss_mb} |`
+        `| ${transport === "ws" ? "WebSocket" : "SSE"} | ${n.toLocaleString("en")} | ${convo.deltas_per_s.toLocaleString("en")} | ${peer.deltas_per_s.toLocaleString("en")} | ${ratio.toFixed(2)}× (${verdict(ratio >= 1.5)}) | ${convo.cpu_ms_per_delta} / ${peer.cpu_ms_per_delta} | ${cpu.toFixed(2)}× (${verdict(cpu <= 0.5)}) | ${convo.peak_rss_mb} / ${peer.peak_rss_mb} | ${without} |`
       ]
     })
   )
@@ -426,7 +528,7 @@ const report = (r: {
   const convoIdle = r.idle.find((row) => row.mode === "convo-ws")
   return `# Event-path benchmark: convo against the Vercel AI SDK (\`bench/ws\`)
 
-Generated by \`npx tsx bench/ws/run.ts\` (this run: ${r.total.toFixed(0)} s, ${cpus().length} cores, Node ${process.version};
+Generated by \`npx tsx bench/ws/run.ts${quick ? " --quick" : ""}\` (this run: ${r.total.toFixed(0)} s, ${cpus().length} cores, Node ${process.version};
 1-minute load average ${r.load.before.toFixed(1)} at the start, ${r.load.after.toFixed(1)} at the end — the machine is
 shared with other work, so absolute numbers move between runs; the ratios, taken within this run, are the point).
 Numbers: \`ws.json\`.
@@ -436,6 +538,12 @@ Numbers: \`ws.json\`.
 Every system streams the same scripted reply of ${DELTAS} deltas (\`w0 \`, \`w1 \`, …), from one server process of its
 own (a child of the benchmark, so its CPU and memory are its alone); the same clients in the parent process check every
 delta's text and the whole reply of every turn (a wrong or missing delta fails the run).
+
+convo coalesces by default (\`deltaWindow\`, 10 ms): the model's chunks that arrive while the event loop is busy go
+out as one \`message_delta\`, cut when the loop would otherwise wait and never held past the window. The scripted
+fast model yields its chunks as microtasks, so there a whole reply (or up to 10 ms of it) is one event; a model
+whose chunks come one per network read or timer (the paced profile) still gets one event per chunk. The
+**convo-*-w0** rows are the same server with \`deltaWindow: 0\` (one event per chunk, as before coalescing).
 
 - **convo-ws / convo-sse**: a \`ChatAgent\` on \`ChatSocket\` / \`HttpChat\` (\`@effect/platform-node\`), every turn
   stored in SQLite (\`SqlConversationStore\`, a temporary file), the reply from \`@convo/testing\`'s
@@ -450,12 +558,20 @@ delta's text and the whole reply of every turn (a wrong or missing delta fails t
 
 ## Definitions
 
-- **deltas/s** (fast profile, instant model): every client runs turns back to back (closed loop); text deltas received
-  by all clients per second over a ${quick ? "2.5" : "5"} s window after a warm-up. **CPU ms per delta**: the server
-  process's CPU time (user + system) over the window ÷ deltas received.
-- **peak RSS**: the server's resident memory, sampled each second of the window.
+- **deltas/s** (fast profile, instant model): every client runs turns back to back (closed loop); the model's deltas
+  received by all clients per second over a window of ${quick ? "2.5" : "5"} s or more (until the clients have
+  completed twice as many turns in it as there are clients, at most 60 s: turns that start together stay in step,
+  so deltas come in rounds), counted by text: a frame counts every
+  scripted delta it completes (a coalesced frame counts the deltas it carries), and each frame must continue the
+  reply exactly where the text so far ends. The warm-up lasts ${quick ? "1" : "2"} s and until the clients have
+  completed as many turns as there are clients (at most 60 s: 1,000 turns that start at once take seconds to
+  reach their first delta). **CPU ms per delta**: the server process's CPU time (user + system, from
+  \`/proc/<pid>/stat\`) over the window ÷ deltas received.
+- **peak RSS**: the server's resident memory (\`/proc/<pid>/status\`, no GC), sampled each second of the window.
+  (Asking the server over IPC, as earlier runs did, took tens of seconds at 1,000 clients — the "no result
+  within 120 s" of every system — and forced a full GC per sample.)
 - **paced profile**: 50 tokens/s (a delta every ${PACE_MS} ms), ${DELTAS} deltas; C clients each start one turn, the
-  starts spread over one second. p99 inter-delta gap and p99 time to first delta (send → first delta) over all
+  starts spread over one second, after one warm-up turn. p99 inter-delta gap and p99 time to first delta (send → first delta) over all
   streams; a system **keeps** C streams when both are within target (≤ 40 ms, ≤ 250 ms).
 - **idle memory**: the server's resident memory (and V8 heap) after 1,000 clients connected and sat idle for 2 s, minus
   before (one connection made and closed first, a full GC before each reading).
@@ -464,8 +580,8 @@ delta's text and the whole reply of every turn (a wrong or missing delta fails t
 
 convo ÷ AI SDK, same transport, same run:
 
-| transport | clients | convo deltas/s | AI SDK deltas/s | ratio (target ≥ 1.5×) | CPU ms per delta convo / AI SDK | CPU ratio (target ≤ 0.5×) | peak RSS MB convo / AI SDK |
-| --- | ---: | ---: | ---: | :--- | ---: | :--- | ---: |
+| transport | clients | convo deltas/s | AI SDK deltas/s | ratio (target ≥ 1.5×) | CPU ms per delta convo / AI SDK | CPU ratio (target ≤ 0.5×) | peak RSS MB convo / AI SDK | convo without coalescing: deltas/s (÷ AI SDK) / CPU ms per delta |
+| --- | ---: | ---: | ---: | :--- | ---: | :--- | ---: | ---: |
 ${ratioRows.join("\n")}
 
 The other systems of the same run:
@@ -489,28 +605,26 @@ ${idleRows.join("\n")}
 
 (\`bare\`: \`@effect/platform\`'s upgrade and \`Socket.runRaw\` with nothing else — what the platform itself costs.)
 
-## Single runs earlier the same night
+## A/B of coalescing, single runs
 
-\`--profile <system>\` runs (one fast measurement at 100 clients, one server at a time, load average 5–8) of the
-same event path (commit 1cfa403, which this one only extends with tests, docs and the benchmark): convo-sse 6,920
-deltas/s at 0.263 ms CPU per delta, then aisdk-sse 2,244 at 0.775 (3.1×, CPU 0.34×); convo-ws 4,398 at 0.219, then
-aisdk-ws 3,520 at 0.461 (1.25×, CPU 0.47×); convo-ws 8,157 at 0.150 under \`--cpu-prof\`. Before the change (commit
-67a929b), convo-ws gave 2,429 at 1.077 right after aisdk-ws gave 5,773 at 0.253 (0.42×). They are quoted to show how
+\`--profile <system>\` runs (one fast measurement at 100 clients, one server at a time, one after the other, load
+average about 2) on the commit that added coalescing and this harness: aisdk-ws 14,688 deltas/s at 0.071 ms CPU per
+delta, convo-ws 29,157 at 0.041, convo-ws-w0 21,115 at 0.056; aisdk-sse 11,929 at 0.089, convo-sse 15,998 at 0.079,
+convo-sse-w0 11,961 at 0.106. In a \`--quick\` run at load average 4.5 → 1.5, at 1,000 clients: convo-ws 25,653 at
+0.044, convo-ws-w0 18,396 at 0.059, aisdk-ws 7,646 at 0.069. They are quoted to show the size of the effect and how
 far apart runs on this machine are, not as the result.
 
 ## Where convo's time goes
 
-A CPU profile of the convo WebSocket server (\`BENCH_PROFILE_DIR=… npx tsx bench/ws/run.ts --profile convo-ws\`:
-100 clients, fast profile; self time of the whole process, start-up included) on this commit: LangChain ≈ 22 %
-(an \`AIMessageChunk\` built per chunk by the model, another per chunk by \`BaseChatModel.stream\`'s own
-accumulation, callback and environment lookups), garbage collection ≈ 17 %, the Effect runtime ≈ 15 % (the turn's
-fiber resumes once per chunk on the model's async iterator), convo's own code ≈ 9 % (JSON of each event once, the
-shared outgoing event, publishing), module loading at start-up ≈ 8 %, \`ws\` and \`writev\` ≈ 2 %, SQLite ≈ 2 %.
-Before this change the same profile had \`writev\` at 15 % (one system call per frame), GC at 21 % and Effect at
-22 % (a PubSub, a forwarding fiber, a queue and a stream per watcher and event), and merging the reply's chunks again
-at every checkpoint. What is left per delta is mostly LangChain's chunk objects and the turn's fiber hop per chunk;
-coalescing deltas (not built: it would cut frames, JSON and socket writes, not LangChain's per-chunk cost) and a
-chunk loop outside the fiber are the next steps.
+A CPU profile of the convo WebSocket server with coalescing (\`BENCH_PROFILE_DIR=… npx tsx bench/ws/run.ts --profile
+convo-ws\`: 100 clients, fast profile; self time of the whole process, start-up included): garbage collection ≈ 24 %,
+LangChain ≈ 20 % (an \`AIMessageChunk\` and its \`BaseMessage\` built per chunk by the model, again by
+\`BaseChatModel.stream\`'s own accumulation, environment lookups per call), the Effect runtime ≈ 15 % (now per
+turn and per batch, not per chunk), SQLite ≈ 5 %, the tokenizer ≈ 3 %, convo's own code ≈ 4 %, \`ws\` under 1 %.
+With coalescing a fast reply is a few events, so what is left is per chunk inside LangChain (which convo does not
+own: \`langchain-ws\`, LangChain's stream piped to raw \`ws\`, is the floor of any LangChain-based server) and per
+turn (storage, the context window, the session). Before coalescing and the pump, the turn's fiber resumed once
+per chunk on the model's async iterator and every chunk was an event, a JSON text and a frame.
 
 Idle connections: what a connection holds once open is the platform's upgrade path (\`bare\`: the request fiber,
 \`Socket\`'s \`FiberSet\` and runtime, \`ws\`'s objects) plus, for convo, the session: its scope and finalizers, the

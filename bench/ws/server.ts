@@ -12,11 +12,13 @@
  *   (a `send` request in; `start`, one `chunk` frame per UI message chunk with its sequence, `end`
  *   out), the UI message stream from `toUIMessageStream()`. No storage (the SDK has none).
  * - `langchain-ws`: LangChain's `model.stream()` of the same scripted model piped to raw `ws`.
+ * - `convo-ws-w0` / `convo-sse-w0`: the same with `deltaWindow: 0` (no coalescing: a delta per chunk).
  * - `raw-ws` / `raw-sse`: the floor: `ws` / `node:http` answering each message with the deltas.
  * - `bare`: `@effect/platform`'s upgrade and `Socket.runRaw` with nothing else (memory breakdown).
  *
  * argv: `<mode> <conversations> <paceMs>`. Sends `{ port }` to the parent when
- * listening; answers `{ type: "memory" }` with `process.memoryUsage()` after a full GC and
+ * listening; answers `{ type: "memory" }` with `process.memoryUsage()` after a full GC, `{ type: "rss" }`
+ * with it at once, and
  * `{ type: "cpu" }` with `process.cpuUsage()`.
  */
 import * as ChatSocket from "@convo/adapter-ws/ChatSocket"
@@ -62,6 +64,11 @@ process.on("message", (message: { type?: string }) => {
     process.send?.({ cpu: process.cpuUsage() })
     return
   }
+  if (message?.type === "rss") {
+    // under load: no GC (a full GC of a busy server each second would be measured as its own cost)
+    process.send?.({ memory: process.memoryUsage() })
+    return
+  }
   if (message?.type !== "memory") return
   const gc = (globalThis as { gc?: () => void }).gc
   gc?.()
@@ -79,6 +86,10 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 /** Keep-alive sockets stay open between a client's turns (Node's default closes them after 5 s idle). */
 const keepAlive = (server: Http.Server): Http.Server => {
   server.keepAliveTimeout = 120_000
+  // no request deadlines: at 1,000 clients a busy server takes long to read a request, and Node's
+  // checks (headersTimeout, requestTimeout) would reset the connection
+  server.requestTimeout = 0
+  server.headersTimeout = 0
   return server
 }
 
@@ -146,7 +157,13 @@ const readBody = (request: Http.IncomingMessage): Promise<string> =>
     request.on("error", reject)
   })
 
-const convoAgent = ChatAgent.make({ name: "bench", model: LlmModels.openAiGpt4oMini, systemPrompt: "Be brief." })
+// `convo-*-w0`: no coalescing (a delta per model chunk); else the agent's default window
+const convoAgent = ChatAgent.make({
+  name: "bench",
+  model: LlmModels.openAiGpt4oMini,
+  systemPrompt: "Be brief.",
+  ...(mode?.endsWith("-w0") === true ? { deltaWindow: 0 } : {})
+})
 const convoLayers = <A, E, R>(app: Layer.Layer<A, E, R>) =>
   app.pipe(
     Layer.provide(ChatAgentHooks.layer({ canAccept: () => Effect.succeed(true) })),
@@ -275,12 +292,14 @@ switch (mode) {
     )
     break
   }
-  case "convo-ws": {
+  case "convo-ws":
+  case "convo-ws-w0": {
     const routes = Routes.make([Routes.ws("bench-chat", "/ws/bench/chat/:conversation_pk/")])
     listen(convoLayers(ChatSocket.layer(routes, [{ route: "bench-chat", agent: convoAgent }])), createConversations)
     break
   }
-  case "convo-sse": {
+  case "convo-sse":
+  case "convo-sse-w0": {
     listen(convoLayers(HttpServer.serve(HttpChat.router(convoAgent, { heartbeat: null }))), createConversations)
     break
   }

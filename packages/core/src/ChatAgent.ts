@@ -187,6 +187,14 @@ export interface Options {
    */
   readonly checkpointInterval?: Duration.DurationInput | null | undefined
   /**
+   * Delta coalescing: the reply's text that arrives while the event loop is busy is sent as one
+   * `message_delta` (one event id, one stored event, one frame per watcher), cut when the loop would
+   * otherwise wait and never held longer than this after its first text. A model whose chunks come
+   * one per network read or timer still gets a delta per chunk, with no added latency. At most 20 ms
+   * (a larger value counts as 20 ms); `0`: one delta per chunk. Default 10 ms.
+   */
+  readonly deltaWindow?: Duration.DurationInput | undefined
+  /**
    * How long the end of a turn retries while the store is unreachable (clients get `saving`).
    * Past it the reply is stored later, from its last checkpoint, as `error`. Default 60 seconds.
    */

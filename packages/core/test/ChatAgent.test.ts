@@ -71,6 +71,25 @@ const newConversation = (userId: string | null = "alice") =>
   Effect.flatMap(ConversationStore.ConversationStore, (store) => store.create({ userId }))
 
 describe("ChatAgent", () => {
+  it.scopedLive("with deltaWindow 0 every chunk is its own delta, each with its own event id", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeOpenAI.FakeOpenAI
+      yield* fake.enqueue(ScriptedReply.text(["你好", "，", "请问"]))
+      const conversation = yield* newConversation()
+      const agent = ChatAgent.make({ model: LlmModels.openAiGpt4o, systemPrompt: "Be brief.", deltaWindow: 0 })
+      const { session, probe } = yield* open(agent, alice, conversation.id)
+      yield* session.send({ type: "user_message", text: "hello", clientId: "c-1" })
+      yield* probe.turnEnds(1)
+      const deltas = probe.ofType("message_delta")
+      assert.deepStrictEqual(
+        deltas.map((event) => event.text),
+        ["你好", "，", "请问"]
+      )
+      const ids = deltas.map((event) => Number(event.eventId))
+      assert.deepStrictEqual(ids, [ids[0]!, ids[0]! + 1, ids[0]! + 2])
+    }).pipe(Effect.provide(TestLayer))
+  )
+
   it.scopedLive("a turn streams deltas and ends with usage, and is stored", () =>
     Effect.gen(function* () {
       const fake = yield* FakeOpenAI.FakeOpenAI
@@ -79,8 +98,9 @@ describe("ChatAgent", () => {
       const { session, probe } = yield* open(plain, alice, conversation.id)
       yield* session.send({ type: "user_message", text: "hello", clientId: "c-1" })
       yield* probe.turnEnds(1)
+      // the chunks arrive in one network read: coalesced, by default, into fewer deltas, in order
       const deltas = probe.ofType("message_delta").map((event) => event.text)
-      assert.deepStrictEqual(deltas, ["你好", "，", "请问"])
+      assert.strictEqual(deltas.join(""), "你好，请问")
       const [end] = probe.ofType("turn_end")
       assert.deepStrictEqual(end!.usage, { inputTokens: 139, outputTokens: 14, totalTokens: 153 })
       assert.strictEqual(end!.status, "complete")

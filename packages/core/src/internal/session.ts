@@ -269,6 +269,7 @@ export const open = (agent: ChatAgent, connection: Connection) =>
       checkpointInterval:
         options.checkpointInterval === null ? null : Duration.decode(options.checkpointInterval ?? "1 second"),
       saveWindow: Duration.decode(options.saveWindow ?? "60 seconds"),
+      deltaWindowMs: Math.min(20, Math.max(0, Duration.toMillis(Duration.decode(options.deltaWindow ?? "10 millis")))),
       maxQueued: options.maxQueuedMessages ?? 8,
       store,
       lock,

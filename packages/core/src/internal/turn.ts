@@ -53,6 +53,8 @@ export interface TurnEnv {
   readonly modelAttempts: number
   /** How often a streaming reply is checkpointed; `null`: never. */
   readonly checkpointInterval: Duration.Duration | null
+  /** The bound on how long a reply's text is held to be sent as one delta; `0`: a delta per chunk. */
+  readonly deltaWindowMs: number
   /** How long the end of a turn retries while the store is unreachable. */
   readonly saveWindow: Duration.Duration
   /** How many turns of the conversation may wait (running one included) before `busy`. */

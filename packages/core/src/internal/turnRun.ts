@@ -18,6 +18,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import type * as Protocol from "../Protocol.js"
 import type { ContextTooLarge } from "./contextWindow.js"
+import { DeltaPump } from "./deltaPump.js"
 import { textOf } from "./messageText.js"
 import type { Accepted, TurnEnv, TurnState } from "./turn.js"
 
@@ -126,12 +127,16 @@ const retryable = (error: ModelFailed): boolean => {
   return status === undefined || status === 408 || status === 409 || status === 429 || status >= 500
 }
 
-/** One model call: the reply streams out as deltas. Every exit aborts the request first. */
+/**
+ * One model call: the reply streams out as deltas, read by a `DeltaPump` outside the fiber (which
+ * resumes once per batch, not per chunk). Every exit aborts the request first.
+ */
 const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<BaseMessage>) =>
   Effect.acquireUseRelease(
     Effect.sync(() => ({
       controller: new AbortController(),
-      iterator: undefined as AsyncIterator<AIMessageChunk> | undefined
+      iterator: undefined as AsyncIterator<AIMessageChunk> | undefined,
+      pump: undefined as DeltaPump | undefined
     })),
     (call) =>
       Effect.gen(function* () {
@@ -141,24 +146,25 @@ const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<Base
         })
         const iterator = stream[Symbol.asyncIterator]()
         call.iterator = iterator
-        let streamed = false
-        while (true) {
-          // interruptible while waiting: an interruption does not wait for the pending read
-          const next = yield* Effect.tryPromise({
-            try: () => iterator.next(),
-            catch: (cause) => new ModelFailed({ cause, streamed })
-          })
-          if (next.done === true) return
-          const chunk = next.value
-          streamed = true
+        const pump = new DeltaPump(iterator, env.deltaWindowMs, (chunk) => {
           state.chunks.push(chunk)
           state.version++
-          const text = textOf(chunk.content)
-          if (text.length > 0) yield* env.emit({ type: "message_delta", id: state.aiId, text })
+        })
+        call.pump = pump
+        pump.start()
+        while (true) {
+          // interruptible while waiting: an interruption does not wait for the pending read
+          const batch = yield* Effect.promise(() => pump.next())
+          for (const text of batch.texts) yield* env.emit({ type: "message_delta", id: state.aiId, text })
+          if (batch.failure !== undefined) {
+            return yield* new ModelFailed({ cause: batch.failure.cause, streamed: batch.failure.streamed })
+          }
+          if (batch.done) return
         }
       }),
     (call) =>
       Effect.sync(() => {
+        call.pump?.close()
         call.controller.abort()
         // cleanup after the abort, never awaited: the stream ends itself once the request is gone
         call.iterator?.return?.().catch(() => undefined)
