@@ -46,6 +46,17 @@ const TestLayer = Layer.unwrapEffect(
   Layer.merge(ConversationEvents.layerMemory())
 )
 
+/** TestLayer whose store answers `pending` 100 ms late while `slowPending` is set. */
+let slowPending = false
+const slowPendingLayer = Layer.effect(
+  ConversationStore.ConversationStore,
+  Effect.map(ConversationStore.ConversationStore, (store) => ({
+    ...store,
+    pending: (conversationId?: ConversationStore.ConversationId) =>
+      Effect.zipRight(slowPending ? Effect.sleep("100 millis") : Effect.void, store.pending(conversationId))
+  }))
+).pipe(Layer.provideMerge(TestLayer))
+
 const chatBodies = Effect.map(
   Effect.flatMap(FakeOpenAI.FakeOpenAI, (fake) => fake.requests),
   (requests) => requests.flatMap((request) => (request.body === undefined ? [] : [request.body]))
@@ -163,6 +174,52 @@ describe("ChatAgent", () => {
         )
       }
     }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.scopedLive(
+    "a turn a dead process left while the session was open is stored before the next turn, which sends it",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* FakeOpenAI.FakeOpenAI
+        yield* fake.enqueue(ScriptedReply.text("first answer"), ScriptedReply.text("second answer"))
+        slowPending = false
+        const store = yield* ConversationStore.ConversationStore
+        const conversation = yield* newConversation()
+        const { session, probe } = yield* open(plain, alice, conversation.id)
+        yield* session.send({ type: "user_message", text: "one" })
+        yield* probe.turnEnds(1)
+        // recovery's look at the pending turns is slow from here on, so the window is read before the
+        // dead turn is stored (the race the second read is for)
+        slowPending = true
+        // the session's window is now kept; another process accepts a message and dies before its turn
+        const accepted = yield* store.accept({
+          conversationId: conversation.id,
+          userId: "alice",
+          turnId: "turn-of-a-dead-process",
+          value: new HumanMessage("lost question"),
+          owner: "a-process-that-died"
+        })
+        assert.strictEqual(accepted._tag, "Accepted")
+        yield* session.send({ type: "user_message", text: "two" })
+        const events = yield* probe.turnEnds(3)
+        assert.deepStrictEqual(
+          events.flatMap((event) => (event.type === "turn_end" ? [event.status] : [])),
+          ["complete", "interrupted", "complete"]
+        )
+        // the window read raced the recovery and was read again: the request holds the recovered turn
+        const bodies = yield* chatBodies
+        assert.deepStrictEqual(
+          bodies[1]!.messages.map((message) => [message.role, message.content]),
+          [
+            ["system", "Be brief."],
+            ["user", "one"],
+            ["assistant", "first answer"],
+            ["user", "lost question"],
+            ["user", "two"]
+          ]
+        )
+        assert.deepStrictEqual((yield* store.pending(conversation.id)).length, 0)
+      }).pipe(Effect.provide(slowPendingLayer))
   )
 
   it.scopedLive("the tutorial's prompt renders exactly and the first message is sent only on an empty history", () =>

@@ -214,10 +214,15 @@ export const run = (env: TurnEnv, accepted: Accepted): Effect.Effect<void> => {
     })
   const underLock = Effect.uninterruptibleMask((restore) =>
     Effect.gen(function* () {
-      if (env.conversation !== null) {
-        yield* TurnRecover.recoverConversation(env, env.conversation.id)
-      }
-      const prompt = yield* Effect.exit(restore(prepare(env, accepted)))
+      // The window is read while recovery looks for turns dead processes left (one round trip less
+      // before the model call); when it found one, the window is read again, so it holds that turn.
+      const recovering =
+        env.conversation === null ? Effect.succeed(0) : TurnRecover.recoverConversation(env, env.conversation.id)
+      const [recovered, early] = yield* Effect.all([recovering, Effect.exit(restore(prepare(env, accepted)))], {
+        concurrency: 2
+      })
+      const prompt =
+        recovered > 0 && Exit.isSuccess(early) ? yield* Effect.exit(restore(prepare(env, accepted))) : early
       if (Exit.isFailure(prompt)) return yield* finish(Exit.asVoid(prompt))
       const exit = yield* Effect.exit(restore(TurnRun.body(env, accepted, state, prompt.value)))
       yield* finish(exit)

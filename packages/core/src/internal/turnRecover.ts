@@ -37,10 +37,11 @@ const verdict = (env: RecoverEnv, turn: PendingTurn): Effect.Effect<MessageStatu
   return Effect.map(env.lock.isAlive(turn.owner), (alive) => (alive ? undefined : "interrupted"))
 }
 
-const recoverOne = (env: RecoverEnv, turn: PendingTurn) =>
+/** Stores one dead turn; gives whether it was one (stored here, or meanwhile by another process). */
+const recoverOne = (env: RecoverEnv, turn: PendingTurn): Effect.Effect<boolean> =>
   Effect.gen(function* () {
     const status = yield* verdict(env, turn)
-    if (status === undefined) return
+    if (status === undefined) return false
     const result = yield* env.store.append({
       conversationId: turn.conversationId,
       userId: turn.userId,
@@ -51,7 +52,7 @@ const recoverOne = (env: RecoverEnv, turn: PendingTurn) =>
       ]
     })
     Lifecycle.abandonedTurns.delete(turn.turnId)
-    if (result.duplicate) return
+    if (result.duplicate) return true
     yield* Effect.logInfo(`recovered turn ${turn.turnId} of conversation ${turn.conversationId} as ${status}`)
     const usage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 }
     // seen by the turn's user (in a conversation without an owner, only by them)
@@ -62,16 +63,23 @@ const recoverOne = (env: RecoverEnv, turn: PendingTurn) =>
     const human = idOf(turn.human)
     if (human !== undefined) yield* publish({ type: "message_end", id: human, status })
     yield* publish({ type: "turn_end", turnId: turn.turnId, status, usage })
+    return true
   }).pipe(
-    Effect.catchAll((error) => Effect.logWarning(`could not recover turn ${turn.turnId}`, error)),
+    Effect.catchAll((error) => Effect.as(Effect.logWarning(`could not recover turn ${turn.turnId}`, error), true)),
     Effect.uninterruptible
   )
 
-/** Recovers the dead turns of one conversation. Never fails. @internal */
-export const recoverConversation = (env: RecoverEnv, conversationId: ConversationId): Effect.Effect<void> =>
+/**
+ * Recovers the dead turns of one conversation. Never fails; gives how many dead turns it found
+ * (a reader of the history that raced it reads again when that is more than 0). @internal
+ */
+export const recoverConversation = (env: RecoverEnv, conversationId: ConversationId): Effect.Effect<number> =>
   env.store.pending(conversationId).pipe(
-    Effect.flatMap((turns) => Effect.forEach(turns, (turn) => recoverOne(env, turn), { discard: true })),
-    Effect.catchAll((error) => Effect.logWarning(`could not look for turns to recover in ${conversationId}`, error))
+    Effect.flatMap((turns) => Effect.forEach(turns, (turn) => recoverOne(env, turn))),
+    Effect.map((found) => found.filter(Boolean).length),
+    Effect.catchAll((error) =>
+      Effect.as(Effect.logWarning(`could not look for turns to recover in ${conversationId}`, error), 0)
+    )
   )
 
 /** Recovers the dead turns of every conversation; gives how many pending turns it looked at. @internal */
