@@ -10,7 +10,16 @@ import * as FakeOpenAI from "@convo/testing/FakeOpenAI"
 import * as ScriptedReply from "@convo/testing/ScriptedReply"
 import * as SessionProbe from "@convo/testing/SessionProbe"
 import { assert, describe, it } from "@effect/vitest"
-import { AIMessage, type BaseMessage, HumanMessage, ToolMessage, type UsageMetadata } from "@langchain/core/messages"
+import { BaseChatModel } from "@langchain/core/language_models/chat_models"
+import {
+  AIMessage,
+  AIMessageChunk,
+  type BaseMessage,
+  HumanMessage,
+  ToolMessage,
+  type UsageMetadata
+} from "@langchain/core/messages"
+import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs"
 import { tool } from "@langchain/core/tools"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -421,6 +430,56 @@ describe("ChatAgent", () => {
       const ai = entries[1]!
       assert.isTrue(ai._tag === "Decoded" && String((ai.value as AIMessage).content).startsWith("one"))
     }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.scopedLive("a stop that comes while text waits to be sent as a delta: the text is sent, as stored", () =>
+    Effect.gen(function* () {
+      // a model that sends "shown ", then a macrotask later "pending " and, before the pump's batch
+      // of it is cut, has the client's stop come in (as a socket read could, in the same loop turn)
+      let stop: (() => void) | undefined
+      class StoppedModel extends BaseChatModel {
+        override _llmType(): string {
+          return "stopped"
+        }
+        override async _generate(): Promise<ChatResult> {
+          throw new Error("streams only")
+        }
+        override async *_streamResponseChunks(
+          _messages: ReadonlyArray<BaseMessage>,
+          options: this["ParsedCallOptions"]
+        ): AsyncGenerator<ChatGenerationChunk> {
+          yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: "shown " }), text: "shown " })
+          await new Promise((done) => setTimeout(done, 50))
+          yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: "pending " }), text: "pending " })
+          stop?.()
+          await new Promise((_, fail) => options.signal?.addEventListener("abort", () => fail(new Error("aborted"))))
+        }
+      }
+      const layer = LlmModels.layerFixed(new StoppedModel({})).pipe(
+        Layer.merge(ConversationStore.layerMemory.pipe(Layer.provide(MessageCodec.layer))),
+        Layer.merge(TurnLock.layerMemory),
+        Layer.merge(ConversationEvents.layerMemory())
+      )
+      yield* Effect.gen(function* () {
+        const conversation = yield* newConversation()
+        const { session, probe } = yield* open(plain, alice, conversation.id)
+        stop = () => void Effect.runFork(session.send({ type: "stop" }))
+        yield* session.send({ type: "user_message", text: "go" })
+        yield* probe.turnEnds(1)
+        assert.strictEqual(probe.ofType("turn_end")[0]!.status, "aborted")
+        const entries = yield* storedValues(conversation.id)
+        const ai = entries[1]!
+        const stored = ai._tag === "Decoded" ? String((ai.value as AIMessage).content) : "not decoded"
+        assert.strictEqual(stored, "shown pending ")
+        assert.strictEqual(
+          probe
+            .ofType("message_delta")
+            .map((delta) => delta.text)
+            .join(""),
+          stored
+        )
+      }).pipe(Effect.provide(layer))
+    })
   )
 
   it.scopedLive("a disconnect mid-turn still stores the turn as aborted", () =>

@@ -136,7 +136,9 @@ const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<Base
     Effect.sync(() => ({
       controller: new AbortController(),
       iterator: undefined as AsyncIterator<AIMessageChunk> | undefined,
-      pump: undefined as DeltaPump | undefined
+      pump: undefined as DeltaPump | undefined,
+      /** How much of the pump's text has been sent as deltas. */
+      sent: 0
     })),
     (call) =>
       Effect.gen(function* () {
@@ -155,7 +157,10 @@ const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<Base
         while (true) {
           // interruptible while waiting: an interruption does not wait for the pending read
           const batch = yield* Effect.promise(() => pump.next())
-          for (const text of batch.texts) yield* env.emit({ type: "message_delta", id: state.aiId, text })
+          for (const text of batch.texts) {
+            call.sent += text.length
+            yield* env.emit({ type: "message_delta", id: state.aiId, text })
+          }
           if (batch.failure !== undefined) {
             return yield* new ModelFailed({ cause: batch.failure.cause, streamed: batch.failure.streamed })
           }
@@ -163,11 +168,15 @@ const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<Base
         }
       }),
     (call) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         call.pump?.close()
         call.controller.abort()
         // cleanup after the abort, never awaited: the stream ends itself once the request is gone
         call.iterator?.return?.().catch(() => undefined)
+        // text that arrived but was still waiting in a batch when the call was interrupted (a stop,
+        // a timeout) is sent now: watchers have seen all the text the stored reply holds
+        const rest = call.pump === undefined ? "" : call.pump.received.slice(call.sent)
+        return rest.length > 0 ? env.emit({ type: "message_delta", id: state.aiId, text: rest }) : Effect.void
       })
   )
 
