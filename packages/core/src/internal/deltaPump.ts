@@ -50,8 +50,6 @@ export class DeltaPump {
   private closed = false
   /** Some chunk arrived. */
   streamed = false
-  /** All the text of the chunks that arrived, batched or not. */
-  received = ""
 
   /**
    * @param windowMs the bound on a batch's age; `0`: one batch per chunk
@@ -133,10 +131,7 @@ export class DeltaPump {
         this.streamed = true
         this.onChunk(chunk)
         const text = textOf(chunk.content)
-        if (text.length > 0) {
-          this.received += text
-          this.add(text)
-        }
+        if (text.length > 0) this.add(text)
       }
       this.done = true
     } catch (cause) {

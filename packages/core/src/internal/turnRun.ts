@@ -137,8 +137,12 @@ const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<Base
       controller: new AbortController(),
       iterator: undefined as AsyncIterator<AIMessageChunk> | undefined,
       pump: undefined as DeltaPump | undefined,
-      /** How much of the pump's text has been sent as deltas. */
-      sent: 0
+      /** The first of this call's chunks in `state.chunks`. */
+      from: state.chunks.length,
+      /** How much of this call's text has been sent as deltas. */
+      sent: 0,
+      /** Every batch was taken: the stream ended or failed. */
+      ended: false
     })),
     (call) =>
       Effect.gen(function* () {
@@ -161,6 +165,7 @@ const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<Base
             call.sent += text.length
             yield* env.emit({ type: "message_delta", id: state.aiId, text })
           }
+          call.ended = batch.done || batch.failure !== undefined
           if (batch.failure !== undefined) {
             return yield* new ModelFailed({ cause: batch.failure.cause, streamed: batch.failure.streamed })
           }
@@ -175,7 +180,12 @@ const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<Base
         call.iterator?.return?.().catch(() => undefined)
         // text that arrived but was still waiting in a batch when the call was interrupted (a stop,
         // a timeout) is sent now: watchers have seen all the text the stored reply holds
-        const rest = call.pump === undefined ? "" : call.pump.received.slice(call.sent)
+        if (call.ended) return Effect.void
+        const rest = state.chunks
+          .slice(call.from)
+          .map((chunk) => textOf(chunk.content))
+          .join("")
+          .slice(call.sent)
         return rest.length > 0 ? env.emit({ type: "message_delta", id: state.aiId, text: rest }) : Effect.void
       })
   )
