@@ -8,8 +8,8 @@
  *   the shared pool would hold one pooled connection per running turn: with as many turns as the
  *   pool has connections, the turns' own queries (history, append, events) would wait forever
  *   for a connection that only a finished turn gives back.
- * - **Waiting**: turns of one conversation in one process queue on an in-process semaphore first
- *   (core's memory lock), so only one of them asks PostgreSQL. That one calls
+ * - **Waiting**: turns of one conversation in one process queue in-process first, in the order
+ *   they asked (core's memory lock), so only one of them asks PostgreSQL. That one calls
  *   `pg_try_advisory_lock` rather than blocking in `pg_advisory_lock` (a blocked call would hold
  *   up the lock session for every other conversation). A release NOTIFYs `convo_turn_lock` with
  *   the conversation id, which wakes the waiter of that conversation in every process at once; a
