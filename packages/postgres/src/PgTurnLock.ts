@@ -17,6 +17,12 @@
  *   waits as long as the holder's turn lasts (the agent's model `timeout` bounds that), and stops
  *   waiting when its session closes (the fiber is interrupted). There is no "busy" answer: core's
  *   `TurnLock` port cannot fail, and a turn that may not run must not vanish silently, so it waits.
+ * - **Hand-over between processes**: a process whose attempt failed announces that it waits (a
+ *   shared advisory lock `(classId + 2, conversation)`, dropped when it gets the lock or stops
+ *   waiting). A release that sees another session's announcement makes this process's next turn
+ *   of that conversation stand back for `handOver` (20 ms) first, so the waiting process — woken by
+ *   the NOTIFY — takes the lock; without it the releasing process, which asks without waiting for
+ *   a notification, would win again and again and the other's turns could wait without bound.
  * - **Release** is a finalizer: `pg_advisory_unlock` when the turn ends, fails or is interrupted.
  *   A process that dies (even `kill -9`) closes its lock session, and PostgreSQL drops every
  *   lock the session held at once: the next turn of the conversation, on any process, proceeds.
@@ -43,6 +49,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
@@ -67,6 +74,12 @@ export interface Options {
   readonly channel?: string | undefined
   /** The `application_name` of the lock session. Default `"convo-turn-lock"`. */
   readonly applicationName?: string | undefined
+  /**
+   * How long this process's next turn of a conversation stands back after releasing its lock while
+   * another process was waiting for it, so that process (woken by the release's NOTIFY) takes it
+   * first. Default 20 ms; `0` turns hand-over off (the releasing process usually wins again).
+   */
+  readonly handOver?: Duration.DurationInput | undefined
 }
 
 /**
@@ -93,6 +106,16 @@ interface LockRow {
   readonly pid: number
 }
 
+interface AttemptRow extends LockRow {
+  /** Whether this session now announces that it waits (a shared lock on `waitingClass`). */
+  readonly waiting: boolean
+}
+
+interface ReleaseRow extends LockRow {
+  /** Whether another session announced that it waits for the lock just released. */
+  readonly contended: boolean
+}
+
 /**
  * Builds the lock on the `PgClient` in context: opens its own one-connection client with the
  * same settings (and a LISTEN connection for wake-ups), closed with the scope.
@@ -109,6 +132,10 @@ export const make = (
     const maxPoll = Duration.toMillis(Duration.decode(options.maxPoll ?? "250 millis"))
     const minPoll = Math.min(maxPoll, Duration.toMillis(Duration.decode(options.minPoll ?? "2 millis")))
     const channel = options.channel ?? "convo_turn_lock"
+    const handOver = Duration.toMillis(Duration.decode(options.handOver ?? "20 millis"))
+    // A process whose attempt failed holds a shared lock (waitingClass, conversation) until it gets
+    // the lock or stops waiting: a release sees whether any other session waits.
+    const waitingClass = (classId + 2) | 0
     const context = yield* Layer.build(
       PgClient.layer({
         ...shared.config,
@@ -174,8 +201,36 @@ export const make = (
         Effect.uninterruptible
       )
 
-    const attempt = (lockKey: readonly [number, number]) =>
-      run(`SELECT pg_try_advisory_lock($1::int4, $2::int4) AS ok, pg_backend_pid() AS pid`, lockKey)
+    // One round trip: the attempt, and the announcement — made on the first failure, dropped on
+    // success (CASE evaluates only the branch it takes; OFFSET 0 keeps the attempt from being
+    // inlined and evaluated twice).
+    const attempt = (
+      lockKey: readonly [number, number],
+      waiting: boolean
+    ): Effect.Effect<AttemptRow | undefined, SqlError> =>
+      sql
+        .unsafe<AttemptRow>(
+          `SELECT t.ok, pg_backend_pid() AS pid, CASE ` +
+            `WHEN t.ok THEN CASE WHEN $4 THEN NOT pg_advisory_unlock_shared($3::int4, $2::int4) ELSE false END ` +
+            `WHEN $4 THEN true ELSE pg_try_advisory_lock_shared($3::int4, $2::int4) END AS waiting ` +
+            `FROM (SELECT pg_try_advisory_lock($1::int4, $2::int4) AS ok OFFSET 0) t`,
+          [...lockKey, waitingClass, waiting]
+        )
+        .pipe(
+          Effect.map((rows) => rows[0]),
+          Effect.uninterruptible
+        )
+
+    // a waiter that stops waiting withdraws its announcement (a lost session took it already)
+    const withdraw = (lockKey: readonly [number, number]) =>
+      run(`SELECT pg_advisory_unlock_shared($1::int4, $2::int4) AS ok, pg_backend_pid() AS pid`, [
+        waitingClass,
+        lockKey[1]
+      ]).pipe(Effect.catchAll(() => Effect.void))
+
+    // conversations whose lock this process released while another process waited for it: its next
+    // turn of them stands back until then (ms since the epoch)
+    const standBack = new Map<ConversationId, number>()
 
     const acquire = (
       conversationId: ConversationId,
@@ -183,13 +238,23 @@ export const make = (
     ) =>
       Effect.gen(function* () {
         const lockKey = key(conversationId, classId)
+        const until = standBack.get(conversationId)
+        if (until !== undefined) {
+          standBack.delete(conversationId)
+          const wait = until - Date.now()
+          if (wait > 0) yield* restore(Effect.sleep(Duration.millis(wait)))
+        }
         let pause = minPoll
         let failures = 0
+        let waiting = false
         while (true) {
           // registered before the attempt, so a release right after it is not missed
           const wake = Deferred.unsafeMake<void>(FiberId.none)
           waiters.set(conversationId, wake)
-          const result = yield* Effect.either(attempt(lockKey))
+          const result: Either.Either<AttemptRow | undefined, SqlError> = yield* Effect.either(
+            attempt(lockKey, waiting)
+          )
+          if (result._tag === "Right") waiting = result.right?.waiting === true
           if (result._tag === "Right" && result.right?.ok === true) {
             waiters.delete(conversationId)
             return result.right.pid
@@ -207,7 +272,8 @@ export const make = (
           yield* restore(
             Effect.raceFirst(Deferred.await(wake), Effect.sleep(Duration.millis(pause * (0.5 + Math.random()))))
           ).pipe(
-            Effect.ensuring(Effect.sync(() => waiters.get(conversationId) === wake && waiters.delete(conversationId)))
+            Effect.ensuring(Effect.sync(() => waiters.get(conversationId) === wake && waiters.delete(conversationId))),
+            Effect.onInterrupt(() => (waiting ? withdraw(lockKey) : Effect.void))
           )
           pause = Math.min(maxPoll, pause * 2)
         }
@@ -216,20 +282,37 @@ export const make = (
     const release = (conversationId: ConversationId, pid: number) =>
       Effect.sync(() => (lastSent = Date.now())).pipe(
         Effect.zipRight(
-          run(
-            `SELECT pg_advisory_unlock($1::int4, $2::int4) AS ok, pg_backend_pid() AS pid, pg_notify($3, $4) AS woke`,
-            [...key(conversationId, classId), channel, String(conversationId)]
-          ).pipe(
-            Effect.flatMap((row) =>
-              row?.ok === true || row?.pid !== pid
-                ? Effect.void // released, or the session that held it is gone, and the lock with it
-                : Effect.logWarning(`PgTurnLock: the lock of conversation ${conversationId} was not held at release`)
-            ),
-            // the lock session is unreachable: it is gone, and its locks with it
-            Effect.catchAll((error) =>
-              Effect.logDebug(`PgTurnLock: releasing the lock of conversation ${conversationId} failed`, error)
+          sql
+            .unsafe<ReleaseRow>(
+              `SELECT pg_advisory_unlock($1::int4, $2::int4) AS ok, pg_backend_pid() AS pid, pg_notify($3, $4) AS woke, ` +
+                `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = ($5::int4)::oid AND objid = ($2::int4)::oid ` +
+                `AND objsubid = 2 AND granted AND pid <> pg_backend_pid()) AS contended`,
+              [...key(conversationId, classId), channel, String(conversationId), waitingClass]
             )
-          )
+            .pipe(
+              Effect.map((rows) => rows[0]),
+              Effect.uninterruptible
+            )
+            .pipe(
+              Effect.tap((row) =>
+                Effect.sync(() => {
+                  if (row?.contended !== true || handOver <= 0) return
+                  const now = Date.now()
+                  if (standBack.size >= 1_000)
+                    for (const [id, until] of standBack) if (until <= now) standBack.delete(id)
+                  standBack.set(conversationId, now + handOver)
+                })
+              ),
+              Effect.flatMap((row) =>
+                row?.ok === true || row?.pid !== pid
+                  ? Effect.void // released, or the session that held it is gone, and the lock with it
+                  : Effect.logWarning(`PgTurnLock: the lock of conversation ${conversationId} was not held at release`)
+              ),
+              // the lock session is unreachable: it is gone, and its locks with it
+              Effect.catchAll((error) =>
+                Effect.logDebug(`PgTurnLock: releasing the lock of conversation ${conversationId} failed`, error)
+              )
+            )
         )
       )
 

@@ -14,6 +14,12 @@ const heldLocks = query<{ readonly objid: string }>(
   [PgTurnLock.defaultClassId]
 )
 
+/** The announcements of processes waiting for a conversation's lock (class id + 2, shared). */
+const waitingLocks = query<{ readonly objid: string }>(
+  "SELECT objid::text FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND locktype = 'advisory' AND classid = $1 AND granted",
+  [(PgTurnLock.defaultClassId + 2) | 0]
+)
+
 const lockSessions = query<{ readonly pid: number }>(
   "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'convo-turn-lock' AND query NOT LIKE 'LISTEN %'"
 )
@@ -76,6 +82,7 @@ describe.skipIf(!pg)("PgTurnLock", () => {
       yield* b.lock.withLock(7)(Effect.sync(() => ran.push("next")))
       assert.deepStrictEqual(ran, ["next"])
       assert.deepStrictEqual(yield* heldLocks, [])
+      assert.deepStrictEqual(yield* waitingLocks, [])
     }).pipe(Effect.provide(database))
   )
 
@@ -98,6 +105,35 @@ describe.skipIf(!pg)("PgTurnLock", () => {
       yield* Fiber.join(holder)
       const ran = yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))
       assert.strictEqual(ran, "b ran")
+    }).pipe(Effect.provide(database))
+  )
+
+  it.scopedLive("a process that releases a lock another process waits for lets it go first, then takes its turn", () =>
+    Effect.gen(function* () {
+      const context = yield* pool()
+      // a generous hand-over window, so the test does not depend on how fast B hears the release
+      const a = yield* PgTurnLock.make({ handOver: "5 seconds" }).pipe(Effect.provide(context))
+      const b = yield* PgTurnLock.make().pipe(Effect.provide(context))
+      const order: Array<string> = []
+      const holding = yield* Deferred.make<void>()
+      const finish = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(
+        a.withLock(12)(Deferred.succeed(holding, undefined).pipe(Effect.zipRight(Deferred.await(finish))))
+      )
+      yield* Deferred.await(holding)
+      const waiter = yield* Effect.fork(b.withLock(12)(Effect.sync(() => order.push("b"))))
+      yield* Effect.sleep("300 millis") // B tried, failed and announced that it waits
+      // A's next turn asks the moment A's turn ends
+      const next = yield* Effect.fork(a.withLock(12)(Effect.sync(() => order.push("a again"))))
+      yield* Effect.yieldNow()
+      yield* Deferred.succeed(finish, undefined)
+      yield* Fiber.join(holder)
+      yield* Fiber.join(next).pipe(Effect.timeout("20 seconds"))
+      yield* Fiber.join(waiter).pipe(Effect.timeout("20 seconds"))
+      assert.deepStrictEqual(order, ["b", "a again"])
+      // nothing stays behind: neither the turn locks nor the waiters' announcements
+      assert.deepStrictEqual(yield* heldLocks, [])
+      assert.deepStrictEqual(yield* waitingLocks, [])
     }).pipe(Effect.provide(database))
   )
 
