@@ -81,7 +81,8 @@ export const migrations = (options?: Options): Record<string, Effect.Effect<void
   "0001_convo_init": step(options?.prefix, 0),
   "0002_convo_durable_turns": step(options?.prefix, 1),
   "0003_convo_public_id": step(options?.prefix, 2),
-  "0004_convo_sqlite_seq_trigger": step(options?.prefix, 3)
+  "0004_convo_sqlite_seq_trigger": step(options?.prefix, 3),
+  "0005_convo_turn_writes": step(options?.prefix, 4)
 })
 
 /**
