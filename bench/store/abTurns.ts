@@ -44,7 +44,13 @@ const program = Effect.gen(function* () {
   const stats = new Map(
     stores.map(([name]) => [
       name,
-      { tps: [] as number[], cpu: [] as number[], append: [] as number[], durable: [] as number[], accept: [] as number[] }
+      {
+        tps: [] as number[],
+        cpu: [] as number[],
+        append: [] as number[],
+        durable: [] as number[],
+        accept: [] as number[]
+      }
     ])
   )
   for (let round = 0; round < rounds; round++) {

@@ -283,16 +283,31 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
     const appendCall = (count: number): string => {
       const field = (at: number, type: string) =>
         `ARRAY[${Array.from({ length: count }, (_, i) => `$${5 + i * 6 + at}`).join(", ")}]::${type}[]`
-      return (appendCalls[count] ??= `SELECT id, seq, floor(extract(epoch FROM created_at) * 1000)::float8 AS created_at FROM ${q(names.appendFunction)}($1, $2, $3, $4, ${[
-        field(0, "text"),
-        field(1, "text"),
-        field(2, "text"),
-        field(3, "int"),
-        field(4, "int"),
-        field(5, "text")
-      ].join(", ")})`)
+      return (appendCalls[count] ??=
+        `SELECT id, seq, floor(extract(epoch FROM created_at) * 1000)::float8 AS created_at FROM ${q(names.appendFunction)}($1, $2, $3, $4, ${[
+          field(0, "text"),
+          field(1, "text"),
+          field(2, "text"),
+          field(3, "int"),
+          field(4, "int"),
+          field(5, "text")
+        ].join(", ")})`)
     }
     const acceptCall = `SELECT ${q(names.acceptFunction)}($1, $2, $3, $4, $5, $6::jsonb, $7) AS created_at`
+    // SQLite's accept, as text built once (a statement template is compiled again on every call); in
+    // the order of the placeholders: the row, the conversation, the turn id, the client id, the queue.
+    // Two lookups, one per unique index: with an OR, SQLite reads every message of the conversation.
+    const sqliteAcceptWith = (clientCheck: string) =>
+      `INSERT INTO ${q(names.pendingTurn)} (conversation_id, turn_id, user_id, client_id, owner, content) SELECT ?, ?, ?, ?, ?, ? ` +
+      `WHERE EXISTS (SELECT 1 FROM ${q(names.conversation)} WHERE id = ?) ` +
+      `AND NOT EXISTS (SELECT 1 FROM ${q(names.message)} WHERE conversation_id = ? AND turn_id = ?)${clientCheck} ` +
+      `AND (SELECT count(*) FROM ${q(names.pendingTurn)} WHERE conversation_id = ?) < ? ON CONFLICT DO NOTHING RETURNING created_at`
+    const sqliteAccept = {
+      withoutClientId: sqliteAcceptWith(""),
+      withClientId: sqliteAcceptWith(
+        ` AND NOT EXISTS (SELECT 1 FROM ${q(names.message)} WHERE conversation_id = ? AND client_id = ?)`
+      )
+    }
     const conversationColumns = sql.literal("id, public_id, user_id, title, metadata, created_at, updated_at")
     const messageColumns = sql.literal(
       "id, conversation_id, seq, turn_id, user_id, client_id, kind, status, input_tokens, output_tokens, created_at"
@@ -543,8 +558,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         }
       }
       const { clientId, conversationId, turnId } = prepared
-      // one statement: written only if the conversation exists, the client id is new and the queue
-      // has room (on PostgreSQL the accept function of migration 0005, planned once per connection)
+      // one statement: written only if the conversation exists, the turn and client ids are new and
+      // the queue has room (on PostgreSQL the accept function of migration 0005, planned once per connection)
       const inserted = yield* (
         isPg
           ? sql.unsafe<{ created_at: unknown }>(acceptCall, [
@@ -556,17 +571,38 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
               prepared.content,
               prepared.maxPending
             ])
-          : sql<{ created_at: unknown }>`INSERT INTO ${pendingTurns} (conversation_id, turn_id, user_id, client_id, owner, content)
-SELECT ${conversationId}, ${turnId}, ${prepared.userId}, ${clientId}, ${prepared.owner}, ${prepared.content}
-WHERE EXISTS (SELECT 1 FROM ${conversations} WHERE id = ${conversationId})
-AND ${
+          : sql.unsafe<{ created_at: unknown }>(
+              clientId === null ? sqliteAccept.withoutClientId : sqliteAccept.withClientId,
               clientId === null
-                ? sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId})`
-                : // two lookups, one per unique index: with an OR, SQLite reads every message of the conversation
-                  sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND client_id = ${clientId}) AND NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId})`
-            }
-AND (SELECT count(*) FROM ${pendingTurns} WHERE conversation_id = ${conversationId}) < ${prepared.maxPending}
-ON CONFLICT DO NOTHING RETURNING created_at`
+                ? [
+                    conversationId,
+                    turnId,
+                    prepared.userId,
+                    null,
+                    prepared.owner,
+                    prepared.content,
+                    conversationId,
+                    conversationId,
+                    turnId,
+                    conversationId,
+                    prepared.maxPending
+                  ]
+                : [
+                    conversationId,
+                    turnId,
+                    prepared.userId,
+                    clientId,
+                    prepared.owner,
+                    prepared.content,
+                    conversationId,
+                    conversationId,
+                    turnId,
+                    conversationId,
+                    clientId,
+                    conversationId,
+                    prepared.maxPending
+                  ]
+            )
       ).pipe(retrying, Effect.mapError(unavailable("accept")))
       const acceptedAt = inserted[0]?.created_at
       if (acceptedAt !== undefined && acceptedAt !== null) {

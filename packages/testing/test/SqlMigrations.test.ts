@@ -289,75 +289,75 @@ describe("SqlMigrations", () => {
       })
     )
 
-    it.scoped("a database of the seq-trigger schema upgrades: a turn written ahead before the write functions is stored after", () =>
-      Effect.gen(function* () {
-        const context = yield* build(Databases.postgresFresh({ migrate: false }))
-        const upTo4 = Migrator.fromRecord(
-          Object.fromEntries(Object.entries(SqlMigrations.migrations()).filter(([key]) => key < "0005"))
-        )
-        yield* Migrator.make({})({ loader: upTo4, table: SqlMigrations.migrationsTable() }).pipe(
-          Effect.provide(context)
-        )
-        const storeLayer = SqlConversationStore.layer().pipe(Layer.provide(MessageCodec.layer))
-        const before = yield* Effect.provide(ConversationStore.ConversationStore, storeLayer).pipe(
-          Effect.provide(context)
-        )
-        const conversation = yield* before.create({ userId: "u" })
-        // on the old schema the store's own writes need the functions: rows and a pending turn by hand
-        const sql = yield* Effect.provide(SqlClient.SqlClient, context)
-        yield* sql`UPDATE convo_conversation SET last_seq = 1 WHERE id = ${conversation.id}`
-        yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (${conversation.id}, 1, 'old', 'human', 'complete', '{"_type": "HumanMessage", "_value": {"content": "hi"}}')`
-        yield* sql`INSERT INTO convo_pending_turn (conversation_id, turn_id, user_id, client_id, owner, content) VALUES (${conversation.id}, 'ahead', 'u', 'c-ahead', 'gone', '{"_type": "HumanMessage", "_value": {"content": "still there?"}}')`
-        assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
-          [5, "convo_turn_writes"]
-        ])
-        const store = yield* Effect.provide(ConversationStore.ConversationStore, storeLayer).pipe(
-          Effect.provide(context)
-        )
-        const [waiting] = yield* store.pending(conversation.id)
-        assert.strictEqual(waiting?.turnId, "ahead")
-        const stored = yield* store.append({
-          conversationId: conversation.id,
-          userId: "u",
-          turnId: "ahead",
-          messages: [{ value: waiting!.human, clientId: "c-ahead" }, { value: new AIMessage("yes") }]
+    it.scoped(
+      "a database of the seq-trigger schema upgrades: a turn written ahead before the write functions is stored after",
+      () =>
+        Effect.gen(function* () {
+          const context = yield* build(Databases.postgresFresh({ migrate: false }))
+          const upTo4 = Migrator.fromRecord(
+            Object.fromEntries(Object.entries(SqlMigrations.migrations()).filter(([key]) => key < "0005"))
+          )
+          yield* Migrator.make({})({ loader: upTo4, table: SqlMigrations.migrationsTable() }).pipe(
+            Effect.provide(context)
+          )
+          const storeLayer = SqlConversationStore.layer().pipe(Layer.provide(MessageCodec.layer))
+          const before = yield* Effect.provide(ConversationStore.ConversationStore, storeLayer).pipe(
+            Effect.provide(context)
+          )
+          const conversation = yield* before.create({ userId: "u" })
+          // on the old schema the store's own writes need the functions: rows and a pending turn by hand
+          const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+          yield* sql`UPDATE convo_conversation SET last_seq = 1 WHERE id = ${conversation.id}`
+          yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (${conversation.id}, 1, 'old', 'human', 'complete', '{"_type": "HumanMessage", "_value": {"content": "hi"}}')`
+          yield* sql`INSERT INTO convo_pending_turn (conversation_id, turn_id, user_id, client_id, owner, content) VALUES (${conversation.id}, 'ahead', 'u', 'c-ahead', 'gone', '{"_type": "HumanMessage", "_value": {"content": "still there?"}}')`
+          assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [[5, "convo_turn_writes"]])
+          const store = yield* Effect.provide(ConversationStore.ConversationStore, storeLayer).pipe(
+            Effect.provide(context)
+          )
+          const [waiting] = yield* store.pending(conversation.id)
+          assert.strictEqual(waiting?.turnId, "ahead")
+          const stored = yield* store.append({
+            conversationId: conversation.id,
+            userId: "u",
+            turnId: "ahead",
+            messages: [{ value: waiting!.human, clientId: "c-ahead" }, { value: new AIMessage("yes") }]
+          })
+          assert.deepStrictEqual(
+            stored.rows.map((row) => [row.seq, row.turnId, row.clientId]),
+            [
+              [2, "ahead", "c-ahead"],
+              [3, "ahead", null]
+            ]
+          )
+          assert.deepStrictEqual(yield* store.pending(conversation.id), [])
+          const accepted = yield* store.accept({
+            conversationId: conversation.id,
+            userId: "u",
+            turnId: "next",
+            clientId: "c-next",
+            value: new HumanMessage("and now?"),
+            owner: "me"
+          })
+          assert.strictEqual(accepted._tag, "Accepted")
+          const again = yield* store.accept({
+            conversationId: conversation.id,
+            userId: "u",
+            turnId: "again",
+            clientId: "c-ahead",
+            value: new HumanMessage("still there?"),
+            owner: "me"
+          })
+          assert.deepStrictEqual(again, { _tag: "Duplicate", turnId: "ahead" })
+          const history = yield* store.history(conversation.id)
+          assert.deepStrictEqual(
+            history.entries.map((entry) => [entry.seq, entry._tag]),
+            [
+              [1, "Decoded"],
+              [2, "Decoded"],
+              [3, "Decoded"]
+            ]
+          )
         })
-        assert.deepStrictEqual(
-          stored.rows.map((row) => [row.seq, row.turnId, row.clientId]),
-          [
-            [2, "ahead", "c-ahead"],
-            [3, "ahead", null]
-          ]
-        )
-        assert.deepStrictEqual(yield* store.pending(conversation.id), [])
-        const accepted = yield* store.accept({
-          conversationId: conversation.id,
-          userId: "u",
-          turnId: "next",
-          clientId: "c-next",
-          value: new HumanMessage("and now?"),
-          owner: "me"
-        })
-        assert.strictEqual(accepted._tag, "Accepted")
-        const again = yield* store.accept({
-          conversationId: conversation.id,
-          userId: "u",
-          turnId: "again",
-          clientId: "c-ahead",
-          value: new HumanMessage("still there?"),
-          owner: "me"
-        })
-        assert.deepStrictEqual(again, { _tag: "Duplicate", turnId: "ahead" })
-        const history = yield* store.history(conversation.id)
-        assert.deepStrictEqual(
-          history.entries.map((entry) => [entry.seq, entry._tag]),
-          [
-            [1, "Decoded"],
-            [2, "Decoded"],
-            [3, "Decoded"]
-          ]
-        )
-      })
     )
 
     it.scoped("toSql runs cleanly on a fresh database and gives the migrator's tables", () =>
