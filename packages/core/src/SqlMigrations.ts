@@ -8,8 +8,9 @@
  *   `SqliteMigrator.layer`) for teams that already run one.
  * - `toSql` exports them as plain SQL text for teams with their own migration tool.
  *
- * Tables (with the default prefix `convo_`): `convo_conversation` and `convo_message`; see the
- * data model in ARCHITECTURE.md.
+ * Tables (with the default prefix `convo_`): `convo_conversation`, `convo_message` and
+ * `convo_pending_turn`; on PostgreSQL also the functions the store calls for a turn's writes
+ * (`convo_append_turn`, `convo_accept_turn`); see the data model in docs/architecture.md.
  *
  * @since 0.1.0
  */
@@ -131,8 +132,9 @@ export const layer = (options?: Options): Layer.Layer<never, Migrator.MigrationE
 
 /**
  * The migrations as plain SQL text (statements ending in `;`), for teams that run their own
- * migration tool. It creates exactly the tables, indexes and constraints `run` creates, without
- * the migrator's own table.
+ * migration tool. It creates exactly the tables, indexes, constraints, triggers and (PostgreSQL)
+ * functions `run` creates, without the migrator's own table. Trigger and function bodies hold `;`
+ * of their own: give the text to a tool that reads them whole (psql, `pg`'s `query`, SQLite's `exec`).
  *
  * @example
  * ```ts
