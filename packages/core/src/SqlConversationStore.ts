@@ -275,39 +275,6 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       orElse: () => sql.literal(SqlSchema.sqliteNow)
     })
     const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
-    const q = SqlSchema.quoteIdentifier
-    // PostgreSQL's write functions (migration 0005), called with the arguments in their order
-    // (a message's fields as parameters of their own: `pg` would escape each element of an array
-    // parameter; the time as milliseconds, as history reads it: cheaper for pg to read than a timestamptz)
-    const appendCalls: Array<string> = []
-    const appendCall = (count: number): string => {
-      const field = (at: number, type: string) =>
-        `ARRAY[${Array.from({ length: count }, (_, i) => `$${5 + i * 6 + at}`).join(", ")}]::${type}[]`
-      return (appendCalls[count] ??=
-        `SELECT id, seq, floor(extract(epoch FROM created_at) * 1000)::float8 AS created_at FROM ${q(names.appendFunction)}($1, $2, $3, $4, ${[
-          field(0, "text"),
-          field(1, "text"),
-          field(2, "text"),
-          field(3, "int"),
-          field(4, "int"),
-          field(5, "text")
-        ].join(", ")})`)
-    }
-    const acceptCall = `SELECT ${q(names.acceptFunction)}($1, $2, $3, $4, $5, $6::jsonb, $7) AS created_at`
-    // SQLite's accept, as text built once (a statement template is compiled again on every call); in
-    // the order of the placeholders: the row, the conversation, the turn id, the client id, the queue.
-    // Two lookups, one per unique index: with an OR, SQLite reads every message of the conversation.
-    const sqliteAcceptWith = (clientCheck: string) =>
-      `INSERT INTO ${q(names.pendingTurn)} (conversation_id, turn_id, user_id, client_id, owner, content) SELECT ?, ?, ?, ?, ?, ? ` +
-      `WHERE EXISTS (SELECT 1 FROM ${q(names.conversation)} WHERE id = ?) ` +
-      `AND NOT EXISTS (SELECT 1 FROM ${q(names.message)} WHERE conversation_id = ? AND turn_id = ?)${clientCheck} ` +
-      `AND (SELECT count(*) FROM ${q(names.pendingTurn)} WHERE conversation_id = ?) < ? ON CONFLICT DO NOTHING RETURNING created_at`
-    const sqliteAccept = {
-      withoutClientId: sqliteAcceptWith(""),
-      withClientId: sqliteAcceptWith(
-        ` AND NOT EXISTS (SELECT 1 FROM ${q(names.message)} WHERE conversation_id = ? AND client_id = ?)`
-      )
-    }
     const conversationColumns = sql.literal("id, public_id, user_id, title, metadata, created_at, updated_at")
     const messageColumns = sql.literal(
       "id, conversation_id, seq, turn_id, user_id, client_id, kind, status, input_tokens, output_tokens, created_at"
@@ -377,6 +344,40 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       }
       return page
     }, span("ConversationStore.list"))
+
+    const q = SqlSchema.quoteIdentifier
+    // PostgreSQL's write functions (migration 0005), called with the arguments in their order
+    // (a message's fields as parameters of their own: `pg` would escape each element of an array
+    // parameter; the time as milliseconds, as history reads it: cheaper for pg to read than a timestamptz)
+    const appendCalls: Array<string> = []
+    const appendCall = (count: number): string => {
+      const field = (at: number, type: string) =>
+        `ARRAY[${Array.from({ length: count }, (_, i) => `$${5 + i * 6 + at}`).join(", ")}]::${type}[]`
+      return (appendCalls[count] ??=
+        `SELECT id, seq, floor(extract(epoch FROM created_at) * 1000)::float8 AS created_at FROM ${q(names.appendFunction)}($1, $2, $3, $4, ${[
+          field(0, "text"),
+          field(1, "text"),
+          field(2, "text"),
+          field(3, "int"),
+          field(4, "int"),
+          field(5, "text")
+        ].join(", ")})`)
+    }
+    const acceptCall = `SELECT ${q(names.acceptFunction)}($1, $2, $3, $4, $5, $6::jsonb, $7) AS created_at`
+    // SQLite's accept, as text built once (a statement template is compiled again on every call); in
+    // the order of the placeholders: the row, the conversation, the turn id, the client id, the queue.
+    // Two lookups, one per unique index: with an OR, SQLite reads every message of the conversation.
+    const sqliteAcceptWith = (clientCheck: string) =>
+      `INSERT INTO ${q(names.pendingTurn)} (conversation_id, turn_id, user_id, client_id, owner, content) SELECT ?, ?, ?, ?, ?, ? ` +
+      `WHERE EXISTS (SELECT 1 FROM ${q(names.conversation)} WHERE id = ?) ` +
+      `AND NOT EXISTS (SELECT 1 FROM ${q(names.message)} WHERE conversation_id = ? AND turn_id = ?)${clientCheck} ` +
+      `AND (SELECT count(*) FROM ${q(names.pendingTurn)} WHERE conversation_id = ?) < ? ON CONFLICT DO NOTHING RETURNING created_at`
+    const sqliteAccept = {
+      withoutClientId: sqliteAcceptWith(""),
+      withClientId: sqliteAcceptWith(
+        ` AND NOT EXISTS (SELECT 1 FROM ${q(names.message)} WHERE conversation_id = ? AND client_id = ?)`
+      )
+    }
 
     const storedTurn = (conversationId: ConversationId, turnId: string) =>
       sql`SELECT ${messageColumns} FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId} ORDER BY seq`.pipe(
