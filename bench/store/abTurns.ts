@@ -3,7 +3,7 @@
  * sources (B), in one process on one database, rounds alternating A and B (scratch tool for
  * ANALYSIS.md, like ab.ts): turns/s and client CPU per turn with 50 conversations appending at
  * once, a sequential append, and a sequential durable turn (accept, then the append that takes the
- * pending row). Medians over the rounds after the first.
+ * pending row; these two alternate A and B sample by sample). Medians over the rounds (samples) after the first.
  *
  *   npx tsx bench/store/abTurns.ts <dir of B's src> [--backend=sqlite|pg] [--rounds=8]
  */
@@ -44,13 +44,21 @@ const program = Effect.gen(function* () {
   const stats = new Map(
     stores.map(([name]) => [
       name,
-      { tps: [] as number[], cpu: [] as number[], append: [] as number[], durable: [] as number[] }
+      {
+        tps: [] as number[],
+        cpu: [] as number[],
+        append: [] as number[],
+        durable: [] as number[],
+        accept: [] as number[]
+      }
     ])
   )
   for (let round = 0; round < rounds; round++) {
-    for (const [name, store] of stores) {
+    const convs = new Map<string, ReadonlyArray<{ readonly id: number }>>()
+    for (const [name, store] of round % 2 === 0 ? stores : [...stores].reverse()) {
       const s = stats.get(name)!
       const cs = yield* Effect.forEach(Array.from({ length: conversations }), () => store.create({ userId: "u" }))
+      convs.set(name, cs)
       const started = performance.now()
       const cpu = process.cpuUsage()
       yield* Effect.forEach(
@@ -66,29 +74,35 @@ const program = Effect.gen(function* () {
       const used = process.cpuUsage(cpu)
       const elapsed = performance.now() - started
       const total = conversations * turnsEach
-      let at = performance.now()
-      for (let i = 0; i < sequential; i++) {
-        yield* store.append({ conversationId: cs[0]!.id, userId: "u", messages: messagesOf(i) })
-      }
-      const append = (performance.now() - at) / sequential
-      at = performance.now()
-      for (let i = 0; i < sequential; i++) {
-        const turnId = crypto.randomUUID()
-        const m = messagesOf(i)
-        yield* store.accept({ conversationId: cs[1]!.id, userId: "u", turnId, owner: "bench", value: m[0]!.value })
-        yield* store.append({ conversationId: cs[1]!.id, userId: "u", turnId, messages: m })
-      }
-      const durable = (performance.now() - at) / sequential
       if (round === 0) continue
       s.tps.push(total / (elapsed / 1000))
       s.cpu.push((used.user + used.system) / 1000 / total)
-      s.append.push(append)
-      s.durable.push(durable)
+    }
+    // the sequential samples alternate A and B sample by sample
+    for (let i = 0; i < sequential; i++) {
+      for (const [name, store] of i % 2 === 0 ? stores : [...stores].reverse()) {
+        const s = stats.get(name)!
+        const cs = convs.get(name)!
+        let at = performance.now()
+        yield* store.append({ conversationId: cs[0]!.id, userId: "u", messages: messagesOf(i) })
+        const append = performance.now() - at
+        const turnId = crypto.randomUUID()
+        const m = messagesOf(i)
+        at = performance.now()
+        yield* store.accept({ conversationId: cs[1]!.id, userId: "u", turnId, owner: "bench", value: m[0]!.value })
+        const accept = performance.now() - at
+        yield* store.append({ conversationId: cs[1]!.id, userId: "u", turnId, messages: m })
+        const durable = performance.now() - at
+        if (round === 0) continue
+        s.append.push(append)
+        s.durable.push(durable)
+        s.accept.push(accept)
+      }
     }
   }
   for (const [name, s] of stats) {
     console.log(
-      `${backend} ${name}  turns/s ${median(s.tps).toFixed(0)}  cpu ms/turn ${median(s.cpu).toFixed(3)}  append ms ${median(s.append).toFixed(3)}  durable turn ms ${median(s.durable).toFixed(3)}`
+      `${backend} ${name}  turns/s ${median(s.tps).toFixed(0)}  cpu ms/turn ${median(s.cpu).toFixed(3)}  append ms ${median(s.append).toFixed(3)}  durable turn ms ${median(s.durable).toFixed(3)} (accept ${median(s.accept).toFixed(3)})`
     )
   }
 })

@@ -5,9 +5,10 @@
  *
  * - Appending a turn is atomic: the conversation row's `last_seq` is advanced by the number of
  *   messages (a row lock on PostgreSQL, the write lock on SQLite) as one multi-row INSERT writes
- *   them all — one statement on PostgreSQL (a CTE) and, for a turn without client ids, on SQLite
- *   (triggers advance `last_seq`); one transaction otherwise. Racing appends, from fibers or from
- *   other processes, never duplicate or skip a `seq`.
+ *   them all — for a turn without client ids, or one written ahead, one statement: a call of the
+ *   append function of migration 0005 on PostgreSQL, an INSERT on SQLite (triggers advance
+ *   `last_seq` and take the turn out of the pending table); one transaction otherwise. Racing
+ *   appends, from fibers or from other processes, never duplicate or skip a `seq`.
  * - A message's `clientId` is an idempotency key: repeating a turn whose message carries a
  *   stored client id stores nothing and returns the stored rows with `duplicate: true`.
  * - A stored row whose content does not decode is returned as an `Undecodable` entry; it never
@@ -344,6 +345,40 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       return page
     }, span("ConversationStore.list"))
 
+    const q = SqlSchema.quoteIdentifier
+    // PostgreSQL's write functions (migration 0005), called with the arguments in their order
+    // (a message's fields as parameters of their own: `pg` would escape each element of an array
+    // parameter; the time as milliseconds, as history reads it: cheaper for pg to read than a timestamptz)
+    const appendCalls: Array<string> = []
+    const appendCall = (count: number): string => {
+      const field = (at: number, type: string) =>
+        `ARRAY[${Array.from({ length: count }, (_, i) => `$${5 + i * 6 + at}`).join(", ")}]::${type}[]`
+      return (appendCalls[count] ??=
+        `SELECT id, seq, floor(extract(epoch FROM created_at) * 1000)::float8 AS created_at FROM ${q(names.appendFunction)}($1, $2, $3, $4, ${[
+          field(0, "text"),
+          field(1, "text"),
+          field(2, "text"),
+          field(3, "int"),
+          field(4, "int"),
+          field(5, "text")
+        ].join(", ")})`)
+    }
+    const acceptCall = `SELECT ${q(names.acceptFunction)}($1, $2, $3, $4, $5, $6::jsonb, $7) AS created_at`
+    // SQLite's accept, as text built once (a statement template is compiled again on every call); in
+    // the order of the placeholders: the row, the conversation, the turn id, the client id, the queue.
+    // Two lookups, one per unique index: with an OR, SQLite reads every message of the conversation.
+    const sqliteAcceptWith = (clientCheck: string) =>
+      `INSERT INTO ${q(names.pendingTurn)} (conversation_id, turn_id, user_id, client_id, owner, content) SELECT ?, ?, ?, ?, ?, ? ` +
+      `WHERE EXISTS (SELECT 1 FROM ${q(names.conversation)} WHERE id = ?) ` +
+      `AND NOT EXISTS (SELECT 1 FROM ${q(names.message)} WHERE conversation_id = ? AND turn_id = ?)${clientCheck} ` +
+      `AND (SELECT count(*) FROM ${q(names.pendingTurn)} WHERE conversation_id = ?) < ? ON CONFLICT DO NOTHING RETURNING created_at`
+    const sqliteAccept = {
+      withoutClientId: sqliteAcceptWith(""),
+      withClientId: sqliteAcceptWith(
+        ` AND NOT EXISTS (SELECT 1 FROM ${q(names.message)} WHERE conversation_id = ? AND client_id = ?)`
+      )
+    }
+
     const storedTurn = (conversationId: ConversationId, turnId: string) =>
       sql`SELECT ${messageColumns} FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId} ORDER BY seq`.pipe(
         rows(decodeMessages),
@@ -412,18 +447,17 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         )} RETURNING id, seq, created_at`
         return appended(prepared, conversationId, first, inserted)
       })
-      // PostgreSQL: one statement (its own transaction), one round trip, for the two common cases — a
-      // turn without client ids and without a turn id, and a turn written ahead (its pending row is
-      // deleted in the same statement, and only when it was there are the rows written). The UPDATE
+      // PostgreSQL: one call of the append function (migration 0005: its statements are planned once
+      // per connection), its own transaction, one round trip, for the two common cases — a turn
+      // without client ids and without a turn id, and a turn written ahead (its pending row is deleted
+      // in the same call, and only when it was there are the rows written). The function's UPDATE
       // takes the conversation's row lock, so racing appends still serialize. Anything else (a turn
       // id not pending, a client id already stored) falls through to the transaction below.
       const writtenAhead = turn.turnId !== undefined
       if (isPg && (writtenAhead || clientIds.length === 0)) {
-        const params: Array<unknown> = [count, conversationId, prepared.turnId, prepared.userId]
-        const values = prepared.messages.map((message, i) => {
-          const at = params.length
+        const params: Array<unknown> = [conversationId, prepared.turnId, prepared.userId, writtenAhead]
+        for (const message of prepared.messages) {
           params.push(
-            i,
             message.kind,
             message.status,
             message.content,
@@ -431,21 +465,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
             message.outputTokens,
             message.clientId
           )
-          return `($${at + 1}::int, $${at + 2}::text, $${at + 3}::text, $${at + 4}::text, $${at + 5}::int, $${at + 6}::int, $${at + 7}::text)`
-        })
-        const q = SqlSchema.quoteIdentifier
-        const gone = writtenAhead
-          ? `gone AS (DELETE FROM ${q(names.pendingTurn)} WHERE conversation_id = $2 AND turn_id = $3 RETURNING id), `
-          : ""
-        const onlyIfPending = writtenAhead ? " AND EXISTS (SELECT 1 FROM gone)" : ""
+        }
         const inserted = yield* sql
-          .unsafe<{ id: string | number; seq: number; created_at: Date | string }>(
-            `WITH ${gone}bumped AS (UPDATE ${q(names.conversation)} SET last_seq = last_seq + $1, updated_at = now() WHERE id = $2${onlyIfPending} RETURNING last_seq) ` +
-              `INSERT INTO ${q(names.message)} (conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens) ` +
-              `SELECT $2, bumped.last_seq - $1 + 1 + v.i, $3, $4, v.client_id, v.kind, v.status, v.content::jsonb, v.input_tokens, v.output_tokens ` +
-              `FROM bumped, (VALUES ${values.join(", ")}) AS v(i, kind, status, content, input_tokens, output_tokens, client_id) RETURNING id, seq, created_at`,
-            params
-          )
+          .unsafe<{ id: string | number; seq: number; created_at: number }>(appendCall(count), params)
           .pipe(
             retrying,
             // a client id stored meanwhile: the transaction below sorts it out
@@ -461,30 +483,55 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         }
         if (!writtenAhead) return yield* new ConversationNotFound({ conversationId })
       }
-      // SQLite: a turn without client ids and not written ahead is one INSERT, atomic on its own:
-      // the seqs are read from the conversation row in the same statement, and the triggers of
-      // migration 0004 advance last_seq and refuse a row of the turn that skips a seq.
-      if (!isPg && !writtenAhead && clientIds.length === 0) {
+      // SQLite: the same two cases are one INSERT, atomic on its own: the seqs are read from the
+      // conversation row in the same statement (SQLite runs the SELECT to its end before the first row
+      // goes in, as it does for any INSERT ... SELECT into a table with row triggers), the triggers of
+      // migration 0004 advance last_seq and refuse a row of the turn that skips a seq, and the trigger
+      // of migration 0005 takes a turn written ahead out of the pending table; such a turn is written
+      // only when it is pending, as on PostgreSQL.
+      if (!isPg && (writtenAhead || clientIds.length === 0)) {
         // in the order of the placeholders: the SELECT list's, the VALUES', the WHERE's
         const params: Array<unknown> = [prepared.turnId, prepared.userId]
         const values = prepared.messages.map((message, i) => {
-          params.push(i + 1, message.kind, message.status, message.content, message.inputTokens, message.outputTokens)
-          return "(?, ?, ?, ?, ?, ?)"
+          params.push(
+            i + 1,
+            message.kind,
+            message.status,
+            message.content,
+            message.inputTokens,
+            message.outputTokens,
+            message.clientId
+          )
+          return "(?, ?, ?, ?, ?, ?, ?)"
         })
         params.push(conversationId)
-        const q = SqlSchema.quoteIdentifier
+        if (writtenAhead) params.push(prepared.turnId)
+        const onlyIfPending = writtenAhead
+          ? ` AND EXISTS (SELECT 1 FROM ${q(names.pendingTurn)} WHERE conversation_id = c.id AND turn_id = ?)`
+          : ""
         const inserted = yield* sql
           .unsafe<{ id: number; seq: number; created_at: string }>(
             `INSERT INTO ${q(names.message)} (conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens) ` +
-              `SELECT c.id, c.last_seq + v.column1, ?, ?, NULL, v.column2, v.column3, v.column4, v.column5, v.column6 ` +
-              `FROM (VALUES ${values.join(", ")}) AS v, ${q(names.conversation)} AS c WHERE c.id = ? ORDER BY v.column1 ` +
+              `SELECT c.id, c.last_seq + v.column1, ?, ?, v.column7, v.column2, v.column3, v.column4, v.column5, v.column6 ` +
+              `FROM (VALUES ${values.join(", ")}) AS v, ${q(names.conversation)} AS c WHERE c.id = ?${onlyIfPending} ORDER BY v.column1 ` +
               `RETURNING id, seq, created_at`,
             params
           )
-          .pipe(retrying, Effect.mapError(unavailable("append")))
-        if (inserted.length === 0) return yield* new ConversationNotFound({ conversationId })
-        const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
-        return appended(prepared, conversationId, first, inserted)
+          .pipe(
+            retrying,
+            // a client id stored meanwhile: the transaction below sorts it out
+            Effect.catchIf(
+              (error) =>
+                writtenAhead && (error.cause as { code?: unknown } | undefined)?.code === "SQLITE_CONSTRAINT_UNIQUE",
+              () => Effect.succeed([])
+            ),
+            Effect.mapError(unavailable("append"))
+          )
+        if (inserted.length > 0) {
+          const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
+          return appended(prepared, conversationId, first, inserted)
+        }
+        if (!writtenAhead) return yield* new ConversationNotFound({ conversationId })
       }
       return yield* sql.withTransaction(write).pipe(
         retrying,
@@ -512,22 +559,55 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         }
       }
       const { clientId, conversationId, turnId } = prepared
-      const notStored =
-        clientId === null
-          ? sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId})`
-          : // two lookups, one per unique index: with an OR, SQLite reads every message of the conversation
-            sql`NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND client_id = ${clientId}) AND NOT EXISTS (SELECT 1 FROM ${messages} WHERE conversation_id = ${conversationId} AND turn_id = ${turnId})`
-      const jsonContent = isPg ? sql`${prepared.content}::jsonb` : sql`${prepared.content}`
-      // one statement: written only if the conversation exists, the client id is new and the queue has room
-      const inserted =
-        yield* sql`INSERT INTO ${pendingTurns} (conversation_id, turn_id, user_id, client_id, owner, content)
-SELECT ${conversationId}, ${turnId}, ${prepared.userId}, ${clientId}, ${prepared.owner}, ${jsonContent}
-WHERE EXISTS (SELECT 1 FROM ${conversations} WHERE id = ${conversationId})
-AND ${notStored}
-AND (SELECT count(*) FROM ${pendingTurns} WHERE conversation_id = ${conversationId}) < ${prepared.maxPending}
-ON CONFLICT DO NOTHING RETURNING created_at`.pipe(retrying, Effect.mapError(unavailable("accept")))
-      if (inserted.length > 0) {
-        const accepted: AcceptResult = { _tag: "Accepted", turnId, acceptedAt: dateOf(inserted[0]!.created_at) }
+      // one statement: written only if the conversation exists, the turn and client ids are new and
+      // the queue has room (on PostgreSQL the accept function of migration 0005, planned once per connection)
+      const inserted = yield* (
+        isPg
+          ? sql.unsafe<{ created_at: unknown }>(acceptCall, [
+              conversationId,
+              turnId,
+              prepared.userId,
+              clientId,
+              prepared.owner,
+              prepared.content,
+              prepared.maxPending
+            ])
+          : sql.unsafe<{ created_at: unknown }>(
+              clientId === null ? sqliteAccept.withoutClientId : sqliteAccept.withClientId,
+              clientId === null
+                ? [
+                    conversationId,
+                    turnId,
+                    prepared.userId,
+                    null,
+                    prepared.owner,
+                    prepared.content,
+                    conversationId,
+                    conversationId,
+                    turnId,
+                    conversationId,
+                    prepared.maxPending
+                  ]
+                : [
+                    conversationId,
+                    turnId,
+                    prepared.userId,
+                    clientId,
+                    prepared.owner,
+                    prepared.content,
+                    conversationId,
+                    conversationId,
+                    turnId,
+                    conversationId,
+                    clientId,
+                    conversationId,
+                    prepared.maxPending
+                  ]
+            )
+      ).pipe(retrying, Effect.mapError(unavailable("accept")))
+      const acceptedAt = inserted[0]?.created_at
+      if (acceptedAt !== undefined && acceptedAt !== null) {
+        const accepted: AcceptResult = { _tag: "Accepted", turnId, acceptedAt: dateOf(acceptedAt) }
         return accepted
       }
       // not written: say why (rare, so a second look is fine)

@@ -8,8 +8,9 @@
  *   `SqliteMigrator.layer`) for teams that already run one.
  * - `toSql` exports them as plain SQL text for teams with their own migration tool.
  *
- * Tables (with the default prefix `convo_`): `convo_conversation` and `convo_message`; see the
- * data model in ARCHITECTURE.md.
+ * Tables (with the default prefix `convo_`): `convo_conversation`, `convo_message` and
+ * `convo_pending_turn`; on PostgreSQL also the functions the store calls for a turn's writes
+ * (`convo_append_turn`, `convo_accept_turn`); see the data model in docs/architecture.md.
  *
  * @since 0.1.0
  */
@@ -81,7 +82,8 @@ export const migrations = (options?: Options): Record<string, Effect.Effect<void
   "0001_convo_init": step(options?.prefix, 0),
   "0002_convo_durable_turns": step(options?.prefix, 1),
   "0003_convo_public_id": step(options?.prefix, 2),
-  "0004_convo_sqlite_seq_trigger": step(options?.prefix, 3)
+  "0004_convo_sqlite_seq_trigger": step(options?.prefix, 3),
+  "0005_convo_turn_writes": step(options?.prefix, 4)
 })
 
 /**
@@ -130,8 +132,9 @@ export const layer = (options?: Options): Layer.Layer<never, Migrator.MigrationE
 
 /**
  * The migrations as plain SQL text (statements ending in `;`), for teams that run their own
- * migration tool. It creates exactly the tables, indexes and constraints `run` creates, without
- * the migrator's own table.
+ * migration tool. It creates exactly the tables, indexes, constraints, triggers and (PostgreSQL)
+ * functions `run` creates, without the migrator's own table. Trigger and function bodies hold `;`
+ * of their own: give the text to a tool that reads them whole (psql, `pg`'s `query`, SQLite's `exec`).
  *
  * @example
  * ```ts

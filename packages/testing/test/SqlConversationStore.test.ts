@@ -68,6 +68,42 @@ const expectUnavailable = <A, E>(effect: Effect.Effect<A, E>) =>
 
 // Shared by both dialects: the behaviour that depends on the real codec and the database.
 const common = (db: (options?: Databases.Options) => Db) => {
+  it.scopedLive("a turn written ahead whose client id a plain append stored meanwhile is that turn's duplicate", () =>
+    Effect.gen(function* () {
+      // the append of a turn written ahead is one statement; the unique client id refuses it, and the
+      // transaction behind it finds the turn that holds the id
+      const { store } = yield* open(db())
+      const conversation = yield* store.create({})
+      const turn = { conversationId: conversation.id, userId: "u", turnId: "ahead", owner: "me" }
+      assert.strictEqual(
+        (yield* store.accept({ ...turn, clientId: "c1", value: new HumanMessage("hi") }))._tag,
+        "Accepted"
+      )
+      const plain = yield* store.append({
+        conversationId: conversation.id,
+        userId: "u",
+        messages: [{ value: new HumanMessage("hi"), clientId: "c1" }]
+      })
+      const late = yield* store.append({
+        conversationId: conversation.id,
+        userId: "u",
+        turnId: "ahead",
+        messages: [{ value: new HumanMessage("hi"), clientId: "c1" }, { value: new AIMessage("hello") }]
+      })
+      assert.isTrue(late.duplicate)
+      assert.strictEqual(late.turnId, plain.turnId)
+      assert.deepStrictEqual(seqs(late.rows), [1])
+      assert.deepStrictEqual(seqs((yield* store.history(conversation.id)).entries), [1])
+      // the next turn still gets the next seq
+      const next = yield* store.append({
+        conversationId: conversation.id,
+        userId: "u",
+        messages: [{ value: new HumanMessage("again") }]
+      })
+      assert.deepStrictEqual(seqs(next.rows), [2])
+    })
+  )
+
   it.scopedLive("maps SqlError to StoreError Unavailable, keeping the SqlError as its cause", () =>
     Effect.gen(function* () {
       // No migrations: every statement fails.
@@ -300,6 +336,65 @@ describe.skipIf(!pgEnabled)("SqlConversationStore on PostgreSQL", () => {
       })
       assert.deepStrictEqual(seqs(next.rows), [1])
     })
+  )
+
+  it.scopedLive(
+    "text that is not JSON fails accept and a written-ahead append with StoreError Encode, writing nothing",
+    () =>
+      Effect.gen(function* () {
+        // both go through the write functions of migration 0005: PostgreSQL refuses the text inside them
+        const db = yield* Layer.build(Databases.postgresFresh())
+        const broken = Layer.effect(
+          MessageCodec.MessageCodec,
+          Effect.map(MessageCodec.MessageCodec, (real) => ({
+            ...real,
+            encodeString: (value: unknown) => Effect.map(real.encodeString(value), (text) => `${text} not json`),
+            encodeStringEither: (value: unknown) => Either.map(real.encodeStringEither(value), (text) => `${text} x`)
+          }))
+        ).pipe(Layer.provide(codec))
+        const storeWith = (codecLayer: Layer.Layer<MessageCodec.MessageCodec>) =>
+          Effect.map(
+            Layer.build(
+              SqlConversationStore.layer().pipe(Layer.provide(codecLayer), Layer.provide(Layer.succeedContext(db)))
+            ),
+            (context) => Context.get(context, ConversationStore.ConversationStore)
+          )
+        const good = yield* storeWith(codec)
+        const bad = yield* storeWith(broken)
+        const conversation = yield* good.create({})
+        const turn = { conversationId: conversation.id, userId: null, owner: "me" }
+        const refused = yield* Effect.flip(bad.accept({ ...turn, turnId: "t0", value: new HumanMessage("hi") }))
+        assert.instanceOf(refused, ConversationStore.StoreError)
+        assert.strictEqual((refused as ConversationStore.StoreError).reason, "Encode")
+        assert.deepStrictEqual(yield* good.pending(conversation.id), [])
+        assert.strictEqual(
+          (yield* good.accept({ ...turn, turnId: "t1", value: new HumanMessage("hi") }))._tag,
+          "Accepted"
+        )
+        const failed = yield* Effect.flip(
+          bad.append({
+            conversationId: conversation.id,
+            userId: null,
+            turnId: "t1",
+            messages: [{ value: new HumanMessage("hi") }, { value: new AIMessage("hello") }]
+          })
+        )
+        assert.instanceOf(failed, ConversationStore.StoreError)
+        assert.strictEqual((failed as ConversationStore.StoreError).reason, "Encode")
+        // nothing written: the turn still waits, the history is empty, and its seqs are still free
+        assert.deepStrictEqual(
+          (yield* good.pending(conversation.id)).map((p) => p.turnId),
+          ["t1"]
+        )
+        assert.deepStrictEqual((yield* good.history(conversation.id)).entries, [])
+        const stored = yield* good.append({
+          conversationId: conversation.id,
+          userId: null,
+          turnId: "t1",
+          messages: [{ value: new HumanMessage("hi") }, { value: new AIMessage("hello") }]
+        })
+        assert.deepStrictEqual(seqs(stored.rows), [1, 2])
+      })
   )
 
   it.scopedLive("a codec that writes text which is not JSON fails with StoreError Encode, not Unavailable", () =>

@@ -5,6 +5,7 @@ import * as SqlMigrations from "@convo/core/SqlMigrations"
 import { assert, describe, it } from "@effect/vitest"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { AIMessage, HumanMessage } from "@langchain/core/messages"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -41,7 +42,9 @@ const pgSchema = Effect.gen(function* () {
       pg_get_constraintdef(c.oid) AS definition
     FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
     WHERE n.nspname = 'public' AND c.conrelid::regclass::text <> 'convo_migrations' ORDER BY c.conname`
-  return { columns, indexes, constraints }
+  const functions = yield* sql`SELECT proname, pg_get_function_identity_arguments(oid) AS arguments, prosrc
+    FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY proname`
+  return { columns, indexes, constraints, functions }
 })
 
 const pgEnabled = await Databases.pgTestsEnabled()
@@ -110,7 +113,8 @@ describe("SqlMigrations", () => {
         [1, "convo_init"],
         [2, "convo_durable_turns"],
         [3, "convo_public_id"],
-        [4, "convo_sqlite_seq_trigger"]
+        [4, "convo_sqlite_seq_trigger"],
+        [5, "convo_turn_writes"]
       ])
       const second = yield* SqlMigrations.run().pipe(Effect.provide(context))
       assert.deepStrictEqual(second, [])
@@ -123,7 +127,8 @@ describe("SqlMigrations", () => {
         { migration_id: 1, name: "convo_init" },
         { migration_id: 2, name: "convo_durable_turns" },
         { migration_id: 3, name: "convo_public_id" },
-        { migration_id: 4, name: "convo_sqlite_seq_trigger" }
+        { migration_id: 4, name: "convo_sqlite_seq_trigger" },
+        { migration_id: 5, name: "convo_turn_writes" }
       ])
     })
   )
@@ -139,7 +144,8 @@ describe("SqlMigrations", () => {
       assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
         [2, "convo_durable_turns"],
         [3, "convo_public_id"],
-        [4, "convo_sqlite_seq_trigger"]
+        [4, "convo_sqlite_seq_trigger"],
+        [5, "convo_turn_writes"]
       ])
       const rows = yield* sql<{ readonly seq: number; readonly status: string }>`SELECT seq, status FROM convo_message`
       assert.deepStrictEqual(rows, [{ seq: 1, status: "aborted" }])
@@ -162,7 +168,8 @@ describe("SqlMigrations", () => {
       yield* Effect.provide(beforePublicIds, context)
       assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
         [3, "convo_public_id"],
-        [4, "convo_sqlite_seq_trigger"]
+        [4, "convo_sqlite_seq_trigger"],
+        [5, "convo_turn_writes"]
       ])
       yield* Effect.provide(afterPublicIds, context)
     })
@@ -199,6 +206,23 @@ describe("SqlMigrations", () => {
     })
   )
 
+  it.scoped("SQLite: a message entering the history takes its turn out of the pending table", () =>
+    Effect.gen(function* () {
+      const context = yield* build(Databases.sqliteTemp())
+      const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+      yield* sql`INSERT INTO convo_conversation (user_id) VALUES ('u')`
+      for (const turnId of ["t1", "t2"]) {
+        yield* sql`INSERT INTO convo_pending_turn (conversation_id, turn_id, owner, content) VALUES (1, ${turnId}, 'o', '{}')`
+      }
+      yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (1, 1, 't1', 'human', 'complete', '{}')`
+      const pending = yield* sql<{ readonly turn_id: string }>`SELECT turn_id FROM convo_pending_turn ORDER BY id`
+      assert.deepStrictEqual(
+        pending.map((row) => row.turn_id),
+        ["t2"]
+      )
+    })
+  )
+
   it.scoped("SQLite: toSql runs cleanly on a fresh database and gives the migrator's tables", () =>
     Effect.gen(function* () {
       const migrated = yield* build(Databases.sqliteTemp())
@@ -225,7 +249,8 @@ describe("SqlMigrations", () => {
           [1, "convo_init"],
           [2, "convo_durable_turns"],
           [3, "convo_public_id"],
-          [4, "convo_sqlite_seq_trigger"]
+          [4, "convo_sqlite_seq_trigger"],
+          [5, "convo_turn_writes"]
         ])
         assert.deepStrictEqual(yield* SqlMigrations.run({ prefix: "chat_" }).pipe(Effect.provide(context)), [])
         const sql = yield* Effect.provide(SqlClient.SqlClient, context)
@@ -234,6 +259,12 @@ describe("SqlMigrations", () => {
         assert.deepStrictEqual(
           tables.map((t) => t.table_name),
           ["chat_conversation", "chat_message", "chat_migrations", "chat_pending_turn"]
+        )
+        const functions = yield* sql<{ readonly proname: string }>`SELECT proname FROM pg_proc
+          WHERE pronamespace = 'public'::regnamespace ORDER BY proname`
+        assert.deepStrictEqual(
+          functions.map((f) => f.proname),
+          ["chat_accept_turn", "chat_append_turn"]
         )
       })
     )
@@ -251,10 +282,82 @@ describe("SqlMigrations", () => {
         yield* Effect.provide(beforePublicIds, context)
         assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [
           [3, "convo_public_id"],
-          [4, "convo_sqlite_seq_trigger"]
+          [4, "convo_sqlite_seq_trigger"],
+          [5, "convo_turn_writes"]
         ])
         yield* Effect.provide(afterPublicIds, context)
       })
+    )
+
+    it.scoped(
+      "a database of the seq-trigger schema upgrades: a turn written ahead before the write functions is stored after",
+      () =>
+        Effect.gen(function* () {
+          const context = yield* build(Databases.postgresFresh({ migrate: false }))
+          const upTo4 = Migrator.fromRecord(
+            Object.fromEntries(Object.entries(SqlMigrations.migrations()).filter(([key]) => key < "0005"))
+          )
+          yield* Migrator.make({})({ loader: upTo4, table: SqlMigrations.migrationsTable() }).pipe(
+            Effect.provide(context)
+          )
+          const storeLayer = SqlConversationStore.layer().pipe(Layer.provide(MessageCodec.layer))
+          const before = yield* Effect.provide(ConversationStore.ConversationStore, storeLayer).pipe(
+            Effect.provide(context)
+          )
+          const conversation = yield* before.create({ userId: "u" })
+          // on the old schema the store's own writes need the functions: rows and a pending turn by hand
+          const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+          yield* sql`UPDATE convo_conversation SET last_seq = 1 WHERE id = ${conversation.id}`
+          yield* sql`INSERT INTO convo_message (conversation_id, seq, turn_id, kind, status, content) VALUES (${conversation.id}, 1, 'old', 'human', 'complete', '{"_type": "HumanMessage", "_value": {"content": "hi"}}')`
+          yield* sql`INSERT INTO convo_pending_turn (conversation_id, turn_id, user_id, client_id, owner, content) VALUES (${conversation.id}, 'ahead', 'u', 'c-ahead', 'gone', '{"_type": "HumanMessage", "_value": {"content": "still there?"}}')`
+          assert.deepStrictEqual(yield* SqlMigrations.run().pipe(Effect.provide(context)), [[5, "convo_turn_writes"]])
+          const store = yield* Effect.provide(ConversationStore.ConversationStore, storeLayer).pipe(
+            Effect.provide(context)
+          )
+          const [waiting] = yield* store.pending(conversation.id)
+          assert.strictEqual(waiting?.turnId, "ahead")
+          const stored = yield* store.append({
+            conversationId: conversation.id,
+            userId: "u",
+            turnId: "ahead",
+            messages: [{ value: waiting!.human, clientId: "c-ahead" }, { value: new AIMessage("yes") }]
+          })
+          assert.deepStrictEqual(
+            stored.rows.map((row) => [row.seq, row.turnId, row.clientId]),
+            [
+              [2, "ahead", "c-ahead"],
+              [3, "ahead", null]
+            ]
+          )
+          assert.deepStrictEqual(yield* store.pending(conversation.id), [])
+          const accepted = yield* store.accept({
+            conversationId: conversation.id,
+            userId: "u",
+            turnId: "next",
+            clientId: "c-next",
+            value: new HumanMessage("and now?"),
+            owner: "me"
+          })
+          assert.strictEqual(accepted._tag, "Accepted")
+          const again = yield* store.accept({
+            conversationId: conversation.id,
+            userId: "u",
+            turnId: "again",
+            clientId: "c-ahead",
+            value: new HumanMessage("still there?"),
+            owner: "me"
+          })
+          assert.deepStrictEqual(again, { _tag: "Duplicate", turnId: "ahead" })
+          const history = yield* store.history(conversation.id)
+          assert.deepStrictEqual(
+            history.entries.map((entry) => [entry.seq, entry._tag]),
+            [
+              [1, "Decoded"],
+              [2, "Decoded"],
+              [3, "Decoded"]
+            ]
+          )
+        })
     )
 
     it.scoped("toSql runs cleanly on a fresh database and gives the migrator's tables", () =>
@@ -276,6 +379,7 @@ describe("SqlMigrations", () => {
         const actual = yield* Effect.provide(pgSchema, plain)
         assert.isAbove(expected.columns.length, 10)
         assert.isAbove(expected.constraints.length, 3)
+        assert.strictEqual(expected.functions.length, 2)
         assert.deepStrictEqual(actual, expected)
       })
     )

@@ -27,6 +27,9 @@ export interface TableNames {
   readonly conversationPublicIdTrigger: string
   readonly messageSeqGuard: string
   readonly messageSeqAdvance: string
+  readonly appendFunction: string
+  readonly acceptFunction: string
+  readonly messagePendingDone: string
 }
 
 /** @internal */
@@ -44,7 +47,10 @@ export const tableNames = (prefix: string = defaultPrefix): TableNames => ({
   conversationPublicIdKey: `${prefix}conversation_public_id_key`,
   conversationPublicIdTrigger: `${prefix}conversation_public_id_default`,
   messageSeqGuard: `${prefix}message_seq_guard`,
-  messageSeqAdvance: `${prefix}message_seq_advance`
+  messageSeqAdvance: `${prefix}message_seq_advance`,
+  appendFunction: `${prefix}append_turn`,
+  acceptFunction: `${prefix}accept_turn`,
+  messagePendingDone: `${prefix}message_pending_done`
 })
 
 /**
@@ -216,6 +222,77 @@ BEGIN UPDATE ${conversation} SET last_seq = NEW.seq, updated_at = ${sqliteNow} W
   ]
 }
 
+/**
+ * The writes of a durable turn. PostgreSQL: the two as plpgsql functions, whose statements PostgreSQL
+ * plans once per connection (a statement sent as text through `@effect/sql-pg` is parsed and planned
+ * on every call). Each is one call, its own transaction, and keeps what the statements it replaces
+ * kept:
+ *
+ * - `append_turn` takes the turn written ahead out of the pending table (when `pending`; nothing is
+ *   written when it was not there), advances the conversation's `last_seq` under its row lock (racing
+ *   appends serialize on it; nothing is written when the conversation does not exist) and inserts the
+ *   messages with the seqs it took, gapless. The messages come as arrays, one element per message;
+ *   `contents` is JSON text, cast to `jsonb` here (a text that is not JSON fails with 22P02, and the
+ *   call writes nothing). Returns the rows' id, seq and time.
+ * - `accept_turn` writes a turn ahead only when the conversation exists, neither its turn id nor its
+ *   client id is stored or pending, and fewer than `max_pending` turns wait; returns the time it was
+ *   accepted, or NULL when it wrote nothing.
+ *
+ * SQLite has no server-side plan to keep; there a trigger takes a turn out of the pending table as
+ * its messages go into the history, so that the append of a turn written ahead is one INSERT, with
+ * no transaction around it (and any message that enters the history ends its turn's wait).
+ */
+const turnWrites = (dialect: Dialect, names: TableNames): ReadonlyArray<string> => {
+  const q = quoteIdentifier
+  if (dialect === "sqlite") {
+    return [
+      `CREATE TRIGGER ${q(names.messagePendingDone)} AFTER INSERT ON ${q(names.message)}
+BEGIN DELETE FROM ${q(names.pendingTurn)} WHERE conversation_id = NEW.conversation_id AND turn_id = NEW.turn_id; END`
+    ]
+  }
+  const conversation = q(names.conversation)
+  const message = q(names.message)
+  const pending = q(names.pendingTurn)
+  return [
+    `CREATE FUNCTION ${q(names.appendFunction)}(p_conversation_id bigint, p_turn_id text, p_user_id text, p_pending boolean,
+  p_kinds text[], p_statuses text[], p_contents text[], p_input_tokens integer[], p_output_tokens integer[], p_client_ids text[])
+RETURNS TABLE (id bigint, seq integer, created_at timestamptz) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_count integer := cardinality(p_kinds);
+  v_last integer;
+BEGIN
+  IF p_pending THEN
+    DELETE FROM ${pending} WHERE conversation_id = p_conversation_id AND turn_id = p_turn_id;
+    IF NOT FOUND THEN RETURN; END IF;
+  END IF;
+  UPDATE ${conversation} SET last_seq = last_seq + v_count, updated_at = now() WHERE id = p_conversation_id RETURNING last_seq INTO v_last;
+  IF NOT FOUND THEN RETURN; END IF;
+  RETURN QUERY INSERT INTO ${message} (conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens)
+    SELECT p_conversation_id, v_last - v_count + v.i::integer, p_turn_id, p_user_id, v.client_id, v.kind, v.status, v.content::jsonb, v.input_tokens, v.output_tokens
+    FROM unnest(p_kinds, p_statuses, p_contents, p_input_tokens, p_output_tokens, p_client_ids) WITH ORDINALITY AS v(kind, status, content, input_tokens, output_tokens, client_id, i)
+    RETURNING id, seq, created_at;
+END
+$$`,
+    `CREATE FUNCTION ${q(names.acceptFunction)}(p_conversation_id bigint, p_turn_id text, p_user_id text, p_client_id text,
+  p_owner text, p_content jsonb, p_max_pending integer)
+RETURNS timestamptz LANGUAGE plpgsql AS $$
+DECLARE
+  v_accepted timestamptz;
+BEGIN
+  INSERT INTO ${pending} (conversation_id, turn_id, user_id, client_id, owner, content)
+  SELECT p_conversation_id, p_turn_id, p_user_id, p_client_id, p_owner, p_content
+  WHERE EXISTS (SELECT 1 FROM ${conversation} WHERE id = p_conversation_id)
+  AND NOT EXISTS (SELECT 1 FROM ${message} WHERE conversation_id = p_conversation_id AND turn_id = p_turn_id)
+  AND (p_client_id IS NULL OR NOT EXISTS (SELECT 1 FROM ${message} WHERE conversation_id = p_conversation_id AND client_id = p_client_id))
+  AND (SELECT count(*) FROM ${pending} WHERE conversation_id = p_conversation_id) < p_max_pending
+  ON CONFLICT DO NOTHING RETURNING created_at INTO v_accepted;
+  RETURN v_accepted;
+END
+$$`
+  ]
+}
+
 /** The schema's migrations, in order, each as plain statements. @internal */
 export const migrations = (
   dialect: Dialect,
@@ -226,7 +303,8 @@ export const migrations = (
     ["0001_convo_init", initial(dialect, names)],
     ["0002_convo_durable_turns", durableTurns(dialect, names)],
     ["0003_convo_public_id", publicIds(dialect, names)],
-    ["0004_convo_sqlite_seq_trigger", seqTriggers(dialect, names)]
+    ["0004_convo_sqlite_seq_trigger", seqTriggers(dialect, names)],
+    ["0005_convo_turn_writes", turnWrites(dialect, names)]
   ]
 }
 
