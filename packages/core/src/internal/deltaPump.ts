@@ -50,6 +50,8 @@ export class DeltaPump {
   private closed = false
   /** Some chunk arrived. */
   streamed = false
+  /** All the text that arrived, taken or not. */
+  text = ""
 
   /**
    * @param windowMs the bound on a batch's age; `0`: one batch per chunk
@@ -131,7 +133,10 @@ export class DeltaPump {
         this.streamed = true
         this.onChunk(chunk)
         const text = textOf(chunk.content)
-        if (text.length > 0) this.add(text)
+        if (text.length > 0) {
+          this.text += text
+          this.add(text)
+        }
       }
       this.done = true
     } catch (cause) {
