@@ -75,10 +75,11 @@ export interface Options {
    */
   readonly maxFrameBytes?: number | undefined
   /**
-   * The most a socket may hold of frames written but not yet taken by its client (`ws`'s
-   * `bufferedAmount`, plus frames waiting to be written). A client that stops reading is closed
-   * with 1008 once this is passed, and nothing more is buffered for it; it reconnects with its last
-   * event id and gets what it missed. Default 16 MiB.
+   * The most a socket may hold, each way, for a client that does not keep up: frames written but
+   * not yet taken by the client (`ws`'s `bufferedAmount`, checked at the first frame of each
+   * event-loop turn), and the client's own frames waiting to be handled. Past it the socket is
+   * closed with 1008 and nothing more is buffered for it; the client reconnects with its last event
+   * id and gets what it missed. Default 16 MiB.
    */
   readonly maxBufferedBytes?: number | undefined
   /**

@@ -60,3 +60,30 @@ describe("ChatSocket: a client that stops reading", () => {
     60_000
   )
 })
+
+describe("ChatSocket: a client that sends faster than its frames are handled", () => {
+  it.scopedLive("is closed with 1008 once maxBufferedBytes of its frames wait", () =>
+    Effect.gen(function* () {
+      const harness = yield* Harness
+      const conversation = yield* Effect.flatMap(ConversationStore.ConversationStore, (store) =>
+        store.create({ userId: "alice" })
+      )
+      const client = yield* Client.connect(yield* chatUrl(conversation.id), browser(harness.origin, "alice"))
+      yield* client.until((events) => events.some((event) => event.type === "history"))
+      // 200 messages of 30,000 characters in one burst: 6 MB, far past the 64 KiB bound
+      for (let i = 0; i < 200; i++) client.ws.send(JSON.stringify({ type: "user_message", text: "ab ".repeat(10_000) }))
+      const closed = yield* client.closed
+      assert.strictEqual(closed.code, CloseCode.notReading)
+    }).pipe(
+      // a store that takes 20 ms to accept a message: the frames wait meanwhile
+      Effect.provide(
+        layer({
+          store: (store) => ({
+            ...store,
+            accept: (...args) => Effect.zipRight(Effect.sleep("20 millis"), store.accept(...args))
+          })
+        })
+      )
+    )
+  )
+})

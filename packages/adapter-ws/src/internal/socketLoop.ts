@@ -218,17 +218,26 @@ export const run = (
       }
     }
     const pending: Array<Inbound> = []
+    // what the waiting frames hold: a client that sends faster than its frames are handled is closed
+    // (1008) once more than `maxBufferedBytes` waits, rather than held in memory
+    let pendingBytes = 0
     let draining = false
     const drain: Effect.Effect<void> = Effect.suspend(() => {
       const frame = pending.shift()
       if (frame === undefined) {
         draining = false
+        pendingBytes = 0
         return Effect.void
       }
       return Effect.flatMap(handle(frame), (more) => (more ? drain : Effect.sync(() => (pending.length = 0))))
     })
     const onFrame = (data: string | Uint8Array): Effect.Effect<void> | undefined => {
       if (closing) return undefined
+      pendingBytes += typeof data === "string" ? data.length : data.byteLength
+      if (draining && pendingBytes > options.maxBufferedBytes) {
+        pending.length = 0
+        return close(CloseCode.notReading, "too many frames wait to be handled; slow down")
+      }
       pending.push(classify(data, options.maxFrameBytes))
       if (draining) return undefined
       draining = true

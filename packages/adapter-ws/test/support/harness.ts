@@ -84,10 +84,19 @@ export const layer = (
   options: {
     readonly hooks?: Partial<ChatAgentHooks.Hooks>
     readonly authenticator?: Layer.Layer<Authenticator.Authenticator>
+    /** Wraps the memory store (e.g. to make it slow). */
+    readonly store?: (store: ConversationStore.Service) => ConversationStore.Service
   } = {}
 ) => {
   const model = new ScriptedChatModel({})
-  const Store = ConversationStore.layerMemory.pipe(Layer.provide(MessageCodec.layer))
+  const Memory = ConversationStore.layerMemory.pipe(Layer.provide(MessageCodec.layer))
+  const wrap = options.store
+  const Store =
+    wrap === undefined
+      ? Memory
+      : Layer.effect(ConversationStore.ConversationStore, Effect.map(ConversationStore.ConversationStore, wrap)).pipe(
+          Layer.provide(Memory)
+        )
   const Server = ChatSocketNode.layer(routes, mounts, { host: "127.0.0.1" }).pipe(
     Layer.provide(options.authenticator ?? CookieAuth),
     Layer.provide(ChatAgentHooks.layer(options.hooks ?? {})),
