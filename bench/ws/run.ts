@@ -54,10 +54,11 @@ const procRead = (pid: number | undefined, file: string): string | undefined => 
 const startServer = (mode: Mode, conversations: number, paceMs = 0): Promise<Server> =>
   new Promise((resolve, reject) => {
     const profile = process.env["BENCH_PROFILE_DIR"]
-    const child: ChildProcess = fork(join(here, "server.ts"), [mode, String(conversations), String(paceMs)], {
+    // `BENCH_SERVER=<file.mjs>`: a bundle of server.ts (esbuild), run without tsx so that a profile names functions
+    const bundle = process.env["BENCH_SERVER"]
+    const child: ChildProcess = fork(bundle ?? join(here, "server.ts"), [mode, String(conversations), String(paceMs)], {
       execArgv: [
-        "--import",
-        "tsx",
+        ...(bundle === undefined ? ["--import", "tsx"] : []),
         "--expose-gc",
         ...(profile !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])
       ],
@@ -616,15 +617,21 @@ far apart runs on this machine are, not as the result.
 
 ## Where convo's time goes
 
-A CPU profile of the convo WebSocket server with coalescing (\`BENCH_PROFILE_DIR=… npx tsx bench/ws/run.ts --profile
-convo-ws\`: 100 clients, fast profile; self time of the whole process, start-up included): garbage collection ≈ 24 %,
-LangChain ≈ 20 % (an \`AIMessageChunk\` and its \`BaseMessage\` built per chunk by the model, again by
-\`BaseChatModel.stream\`'s own accumulation, environment lookups per call), the Effect runtime ≈ 15 % (now per
-turn and per batch, not per chunk), SQLite ≈ 5 %, the tokenizer ≈ 3 %, convo's own code ≈ 4 %, \`ws\` under 1 %.
-With coalescing a fast reply is a few events, so what is left is per chunk inside LangChain (which convo does not
-own: \`langchain-ws\`, LangChain's stream piped to raw \`ws\`, is the floor of any LangChain-based server) and per
-turn (storage, the context window, the session). Before coalescing and the pump, the turn's fiber resumed once
-per chunk on the model's async iterator and every chunk was an event, a JSON text and a frame.
+A CPU profile of the convo WebSocket server with coalescing (\`BENCH_SERVER=<bundle> BENCH_PROFILE_DIR=… npx tsx
+bench/ws/run.ts --profile convo-ws\`, bench/README.md: 100 clients, fast profile; self time over the measured window, load
+average about 10): LangChain ≈ 32 % (the model's \`AIMessageChunk\` per chunk and \`BaseChatModel._streamIterator\`'s own
+accumulation for its callbacks: two messages per chunk, each with its \`BaseMessage\` and \`Serializable\` fields), the
+Effect runtime ≈ 17 % (per turn and per batch), garbage collection ≈ 15 %, SQLite ≈ 6–18 % (its statements' own time,
+which moves with the disk's other work), convo's own code ≈ 10 % (the token count of each stored message, the codec, the
+window), \`ws\` under 1 %. convo calls the model through \`_streamIterator\` (not \`stream()\`, whose AsyncLocalStorage
+run, abort-signal race and web \`ReadableStream\` per chunk cost about 40 % of a 200-chunk stream) and merges text-only
+chunks as text (no third message per chunk), so per chunk it now pays less than \`langchain-ws\`, which calls
+\`model.stream()\`. With coalescing a fast reply is a few events; what is left is per chunk inside the model and
+LangChain, and per turn (storage, the context window, the session).
+
+Peak RSS under load is mostly garbage not yet collected: a heap snapshot at 1,000 clients holds about 160 MB of live
+objects while the heap's total reaches 600–700 MB. With 1,000 turns in flight, what a turn allocates survives a
+scavenge and is promoted, and waits for a full mark-compact; peak RSS follows the allocation per turn.
 
 Idle connections: what a connection holds once open is the platform's upgrade path (\`bare\`: the request fiber,
 \`Socket\`'s \`FiberSet\` and runtime, \`ws\`'s objects) plus, for convo, the session: its scope and finalizers, the

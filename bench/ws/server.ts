@@ -48,6 +48,7 @@ import * as LogLevel from "effect/LogLevel"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import { Readable } from "node:stream"
+import * as v8 from "node:v8"
 import { WebSocketServer } from "ws"
 
 const DELTAS = 200
@@ -78,6 +79,22 @@ process.on("message", (message: { type?: string }) => {
   }, 200)
 })
 process.on("disconnect", () => process.exit(0))
+// `BENCH_MEMORY_LOG=1`: where the memory is, each second, on stderr (heap, external, array buffers, V8 spaces)
+if (process.env["BENCH_MEMORY_LOG"] !== undefined) {
+  const mb = (bytes: number) => Math.round(bytes / 2 ** 20)
+  setInterval(() => {
+    const usage = process.memoryUsage()
+    const spaces = v8
+      .getHeapSpaceStatistics()
+      .map((space) => `${space.space_name.replace("_space", "")} ${mb(space.space_used_size)}/${mb(space.space_size)}`)
+      .join(", ")
+    console.error(
+      `${mode} memory MB: rss ${mb(usage.rss)}, heap ${mb(usage.heapUsed)}/${mb(usage.heapTotal)}, external ${mb(usage.external)}, array buffers ${mb(usage.arrayBuffers)}; ${spaces}`
+    )
+  }, 1000).unref()
+  // `kill -USR2 <pid>`: a heap snapshot in the working directory
+  process.on("SIGUSR2", () => console.error(`heap snapshot: ${v8.writeHeapSnapshot()}`))
+}
 // exit normally on SIGTERM, so that `--cpu-prof` writes its profile
 process.on("SIGTERM", () => process.exit(0))
 

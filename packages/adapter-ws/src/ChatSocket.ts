@@ -75,6 +75,14 @@ export interface Options {
    */
   readonly maxFrameBytes?: number | undefined
   /**
+   * The most a socket may hold, each way, for a client that does not keep up: frames written but
+   * not yet taken by the client (`ws`'s `bufferedAmount`, checked at the first frame of each
+   * event-loop turn), and the client's own frames waiting to be handled. Past it the socket is
+   * closed with 1008 and nothing more is buffered for it; the client reconnects with its last event
+   * id and gets what it missed. Default 16 MiB.
+   */
+  readonly maxBufferedBytes?: number | undefined
+  /**
    * How a refused connection is answered: `"status"` (default) refuses the upgrade with an HTTP
    * status and a JSON body; `"close"` upgrades and closes at once with a `CloseCode` and a reason.
    */
@@ -86,6 +94,12 @@ export interface Options {
  * @category defaults
  */
 export const defaultMaxFrameBytes = 1024 * 1024
+
+/**
+ * @since 0.3.0
+ * @category defaults
+ */
+export const defaultMaxBufferedBytes = 16 * 1024 * 1024
 
 /**
  * The WebSocket routes of a route table.
@@ -171,6 +185,7 @@ export const handler = <R extends Routes.Route>(
   const route = wsRoute(table, name)
   const single = Routes.make([route])
   const maxFrameBytes = options?.maxFrameBytes ?? defaultMaxFrameBytes
+  const maxBufferedBytes = options?.maxBufferedBytes ?? defaultMaxBufferedBytes
   const rejectWith = options?.rejectWith ?? "status"
   const handshake: Handshake.Options = { allowedOrigins: options?.allowedOrigins }
 
@@ -214,7 +229,7 @@ export const handler = <R extends Routes.Route>(
           opened.right.connection.user
         )
         const socket = yield* request.upgrade
-        yield* SocketLoop.run(opened.right, socket, { maxFrameBytes, recheck })
+        yield* SocketLoop.run(opened.right, socket, { maxFrameBytes, maxBufferedBytes, recheck })
         return HttpServerResponse.empty()
       })
     ).pipe(Effect.catchTag("RequestError", () => Effect.succeed(upgradeRequired)))

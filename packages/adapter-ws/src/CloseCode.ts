@@ -65,6 +65,15 @@ export const internalError = 1011
 export const goingAway = 1001
 
 /**
+ * The client stopped reading: more than the socket's `maxBufferedBytes` of frames waited for it
+ * (RFC 6455 "policy violation"). Reconnect with the last event id to get what was missed.
+ *
+ * @since 0.3.0
+ * @category codes
+ */
+export const notReading = 1008
+
+/**
  * The conversation store or the model is unavailable; try again later (RFC 6455 "try again later").
  *
  * @since 0.1.0

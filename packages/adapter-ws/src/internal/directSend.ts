@@ -17,22 +17,44 @@ const later: (f: () => void) => void =
     ? (f) => void (globalThis as unknown as { setImmediate: (f: () => void) => unknown }).setImmediate(f)
     : (f) => void setTimeout(f, 0)
 
-/** A synchronous sender of text frames on `ws` (a `globalThis.WebSocket`-shaped object). @internal */
-export const make = (ws: globalThis.WebSocket): ((frame: string) => void) => {
+/** A synchronous sender of text frames on a socket. @internal */
+export interface DirectSend {
+  /** Sends a frame; `false` (and nothing sent) when the client has not taken `maxBuffered` bytes sent before. */
+  readonly send: (frame: string) => boolean
+}
+
+/**
+ * A synchronous sender of text frames on `ws` (a `globalThis.WebSocket`-shaped object). What the
+ * client has not taken (`bufferedAmount`) is checked once per loop turn, before the socket is corked,
+ * so a healthy client is never judged by the frames of the turn being written. @internal
+ */
+export const make = (ws: globalThis.WebSocket, maxBuffered: number): DirectSend => {
   const raw = (ws as unknown as { readonly _socket?: Partial<Corkable> })._socket
   const tcp = raw !== undefined && typeof raw.cork === "function" && typeof raw.uncork === "function" ? raw : undefined
-  if (tcp === undefined) return (frame) => ws.send(frame)
+  if (tcp === undefined) {
+    return {
+      send: (frame) => {
+        if ((ws.bufferedAmount ?? 0) > maxBuffered) return false
+        ws.send(frame)
+        return true
+      }
+    }
+  }
   let corked = false
   const uncork = () => {
     corked = false
     tcp.uncork!()
   }
-  return (frame) => {
-    if (!corked) {
-      corked = true
-      tcp.cork!()
-      later(uncork)
+  return {
+    send: (frame) => {
+      if (!corked) {
+        if ((ws.bufferedAmount ?? 0) > maxBuffered) return false
+        corked = true
+        tcp.cork!()
+        later(uncork)
+      }
+      ws.send(frame)
+      return true
     }
-    ws.send(frame)
   }
 }

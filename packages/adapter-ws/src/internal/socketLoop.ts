@@ -62,6 +62,8 @@ export const recheckOf = (
 /** @internal */
 export interface LoopOptions {
   readonly maxFrameBytes: number
+  /** Frames written but not taken by the client, at most; past it the socket is closed (1008). */
+  readonly maxBufferedBytes: number
   readonly recheck?: Recheck | undefined
 }
 
@@ -137,14 +139,21 @@ export const run = (
     )
     // once a frame has come in, its handler's context holds the socket itself: from then on a frame
     // is written at once (corked until the loop's next turn) when nothing waits in `outgoing`
-    let direct: ((frame: string) => void) | undefined
+    let direct: DirectSend.DirectSend | undefined
+    // a client that stops reading: once it has not taken `maxBufferedBytes` (checked at the first
+    // frame of each loop turn, `directSend.ts`), it is closed and nothing more is written for it
+    let overflowed = false
+    const overflow = () => {
+      overflowed = true
+      Runtime.runFork(runtime)(close(CloseCode.notReading, "the client is not reading its events; reconnect"))
+    }
     const attach = session.attach({
       onEvent: (event) => {
+        if (overflowed) return
         const frame = Protocol.encodeServerEvent(event)
         if (direct !== undefined && !flushing && !stopped) {
           try {
-            direct(frame)
-            return
+            return direct.send(frame) ? undefined : overflow()
           } catch {
             direct = undefined
           }
@@ -186,7 +195,7 @@ export const run = (
     let learned = false
     const learnSocket = Effect.map(Effect.serviceOption(Socket.WebSocket), (ws) => {
       learned = true
-      if (direct === undefined && Option.isSome(ws)) direct = DirectSend.make(ws.value)
+      if (direct === undefined && Option.isSome(ws)) direct = DirectSend.make(ws.value, options.maxBufferedBytes)
     })
     const handle = (frame: Inbound): Effect.Effect<boolean> => {
       switch (frame._tag) {
@@ -209,17 +218,26 @@ export const run = (
       }
     }
     const pending: Array<Inbound> = []
+    // what the waiting frames hold: a client that sends faster than its frames are handled is closed
+    // (1008) once more than `maxBufferedBytes` waits, rather than held in memory
+    let pendingBytes = 0
     let draining = false
     const drain: Effect.Effect<void> = Effect.suspend(() => {
       const frame = pending.shift()
       if (frame === undefined) {
         draining = false
+        pendingBytes = 0
         return Effect.void
       }
       return Effect.flatMap(handle(frame), (more) => (more ? drain : Effect.sync(() => (pending.length = 0))))
     })
     const onFrame = (data: string | Uint8Array): Effect.Effect<void> | undefined => {
       if (closing) return undefined
+      pendingBytes += typeof data === "string" ? data.length : data.byteLength
+      if (draining && pendingBytes > options.maxBufferedBytes) {
+        pending.length = 0
+        return close(CloseCode.notReading, "too many frames wait to be handled; slow down")
+      }
       pending.push(classify(data, options.maxFrameBytes))
       if (draining) return undefined
       draining = true

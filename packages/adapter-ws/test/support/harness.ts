@@ -25,6 +25,7 @@ export const routes = Routes.make([
   Routes.ws("small-frames", "/ws/small/"),
   Routes.ws("closing-chat", "/ws/closing/chat/:conversation_pk/"),
   Routes.ws("greeting-chat", "/ws/greeting/chat/:conversation_pk/"),
+  Routes.ws("slow-reader", "/ws/slow/chat/:conversation_pk/", { params: { conversation_pk: Routes.int } }),
   Routes.http("example-room", "/example/chat/:room_pk/")
 ])
 
@@ -47,6 +48,8 @@ export const greetingAgent = ChatAgent.make({
 
 export const smallFrameBytes = 1024
 
+export const smallBufferBytes = 64 * 1024
+
 const mounts: ReadonlyArray<ChatSocket.Mount<Route>> = [
   { route: "example-chat", agent: strictAgent },
   { route: "room-chat", agent: strictAgent, options: { allowedOrigins: ["same-origin", "https://chat.example.com"] } },
@@ -54,7 +57,8 @@ const mounts: ReadonlyArray<ChatSocket.Mount<Route>> = [
   { route: "thread-chat", agent: strictAgent },
   { route: "small-frames", agent: strictAgent, options: { maxFrameBytes: smallFrameBytes } },
   { route: "closing-chat", agent: strictAgent, options: { rejectWith: "close" } },
-  { route: "greeting-chat", agent: greetingAgent }
+  { route: "greeting-chat", agent: greetingAgent },
+  { route: "slow-reader", agent: strictAgent, options: { maxBufferedBytes: smallBufferBytes } }
 ]
 
 export class Harness extends Context.Tag("test/Harness")<
@@ -80,10 +84,19 @@ export const layer = (
   options: {
     readonly hooks?: Partial<ChatAgentHooks.Hooks>
     readonly authenticator?: Layer.Layer<Authenticator.Authenticator>
+    /** Wraps the memory store (e.g. to make it slow). */
+    readonly store?: (store: ConversationStore.Service) => ConversationStore.Service
   } = {}
 ) => {
   const model = new ScriptedChatModel({})
-  const Store = ConversationStore.layerMemory.pipe(Layer.provide(MessageCodec.layer))
+  const Memory = ConversationStore.layerMemory.pipe(Layer.provide(MessageCodec.layer))
+  const wrap = options.store
+  const Store =
+    wrap === undefined
+      ? Memory
+      : Layer.effect(ConversationStore.ConversationStore, Effect.map(ConversationStore.ConversationStore, wrap)).pipe(
+          Layer.provide(Memory)
+        )
   const Server = ChatSocketNode.layer(routes, mounts, { host: "127.0.0.1" }).pipe(
     Layer.provide(options.authenticator ?? CookieAuth),
     Layer.provide(ChatAgentHooks.layer(options.hooks ?? {})),

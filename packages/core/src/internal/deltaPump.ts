@@ -2,8 +2,8 @@
  * Reads a model's stream outside the turn's fiber and hands the turn its text in batches, so the
  * fiber resumes once per batch instead of once per chunk.
  *
- * A plain loop pulls the chunks; every chunk is kept (the reply is merged from them) and its text is
- * added to the open batch. With a window, the open batch is cut when the event loop would otherwise
+ * A plain loop pulls the chunks; every chunk goes to `onChunk` (the turn merges the reply from them)
+ * and its text is added to the open batch. With a window, the open batch is cut when the event loop would otherwise
  * wait (a macrotask scheduled when the batch opens: a model whose chunks arrive one per network read
  * or timer gets one batch per chunk, with no added latency) and never later than the window after
  * its first text (checked at every chunk, so a burst of chunks that arrive as microtasks only is
@@ -50,6 +50,11 @@ export class DeltaPump {
   private closed = false
   /** Some chunk arrived. */
   streamed = false
+  private readonly texts: Array<string> = []
+  /** All the text that arrived, taken or not (read when a call is cut short). */
+  get text(): string {
+    return this.texts.join("")
+  }
 
   /**
    * @param windowMs the bound on a batch's age; `0`: one batch per chunk
@@ -131,7 +136,10 @@ export class DeltaPump {
         this.streamed = true
         this.onChunk(chunk)
         const text = textOf(chunk.content)
-        if (text.length > 0) this.add(text)
+        if (text.length > 0) {
+          this.texts.push(text)
+          this.add(text)
+        }
       }
       this.done = true
     } catch (cause) {

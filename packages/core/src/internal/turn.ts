@@ -6,7 +6,7 @@
  * lock — goes through `finish`, which stores the turn and tells every watcher how it ended.
  */
 import type { BaseMessage, HumanMessage } from "@langchain/core/messages"
-import type { AIMessage, AIMessageChunk } from "@langchain/core/messages"
+import type { AIMessage } from "@langchain/core/messages"
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -26,6 +26,7 @@ import {
 import type * as Protocol from "../Protocol.js"
 import type * as TurnLock from "../TurnLock.js"
 import * as ContextWindow from "./contextWindow.js"
+import { ReplyMerge } from "./replyMerge.js"
 import * as Summary from "./summary.js"
 import * as Tokens from "./tokens.js"
 import * as TurnFinish from "./turnFinish.js"
@@ -90,8 +91,8 @@ export interface TurnState {
   /** `turn_start` and the human `message_start` were sent. */
   started: boolean
   aiId: string
-  /** The reply's chunks so far, merged once when the reply ends (merging per chunk allocates a message per chunk). */
-  chunks: Array<AIMessageChunk>
+  /** The reply of the current model call so far. */
+  reply: ReplyMerge
   /** The reply's `message_start` was sent. */
   aiStarted: boolean
   final: AIMessage | null
@@ -109,7 +110,7 @@ const uuid = (): string => globalThis.crypto.randomUUID()
 export const newState = (): TurnState => ({
   started: false,
   aiId: `run-${uuid()}`,
-  chunks: [],
+  reply: new ReplyMerge(),
   aiStarted: false,
   final: null,
   toolsOutput: [],

@@ -13,7 +13,7 @@ import { type MessageStatus, ConversationStore, StoreError } from "../Conversati
 import { tooLargeText } from "./contextWindow.js"
 import * as Lifecycle from "./lifecycle.js"
 import type { Accepted, TurnEnv, TurnState } from "./turn.js"
-import { type TurnFailure, announce, errorText, merged, toAIMessage } from "./turnRun.js"
+import { type TurnFailure, announce, errorText, toAIMessage } from "./turnRun.js"
 
 const isOutage = (error: unknown): boolean => error instanceof StoreError && error.reason === "Unavailable"
 
@@ -127,8 +127,8 @@ export const finish = (
     const ai =
       status === "complete"
         ? state.final
-        : state.chunks.length > 0
-          ? toAIMessage(state.aiId, merged(state.chunks), false)
+        : state.reply.count > 0
+          ? toAIMessage(state.aiId, state.reply.merged(), false)
           : null
     if (!state.started) {
       // stopped or ended before its turn began: watchers still see the whole turn, begun and ended

@@ -20,6 +20,8 @@ import type * as Protocol from "../Protocol.js"
 import type { ContextTooLarge } from "./contextWindow.js"
 import { DeltaPump } from "./deltaPump.js"
 import { textOf } from "./messageText.js"
+import { streamModel } from "./modelStream.js"
+import { ReplyMerge } from "./replyMerge.js"
 import type { Accepted, TurnEnv, TurnState } from "./turn.js"
 
 /** The model call failed; `streamed`: after some of the reply arrived (never retried). @internal */
@@ -76,31 +78,10 @@ export const toAIMessage = (id: string, chunk: AIMessageChunk | undefined, compl
     ...(chunk?.usage_metadata !== undefined ? { usage_metadata: chunk.usage_metadata } : {})
   })
 
-const mergedPrefix = new WeakMap<
-  ReadonlyArray<AIMessageChunk>,
-  { readonly count: number; readonly merged: AIMessageChunk }
->()
-
-/**
- * The chunks merged into one. The merge of a prefix is remembered per array (chunks are only
- * appended), so a checkpoint every second and the end of the reply each merge only the chunks that
- * came since, not the whole reply again. @internal
- */
-export const merged = (chunks: ReadonlyArray<AIMessageChunk>): AIMessageChunk | undefined => {
-  if (chunks.length === 0) return undefined
-  const known = mergedPrefix.get(chunks)
-  let result = known === undefined || known.count > chunks.length ? chunks[0]! : known.merged
-  for (let i = known === undefined || known.count > chunks.length ? 1 : known.count; i < chunks.length; i++) {
-    result = result.concat(chunks[i]!)
-  }
-  mergedPrefix.set(chunks, { count: chunks.length, merged: result })
-  return result
-}
-
 /** What the turn produced so far: tool calls and results, then the reply streamed so far. @internal */
 export const draftOf = (state: TurnState): ReadonlyArray<BaseMessage> => [
   ...state.toolsOutput,
-  ...(state.chunks.length > 0 ? [toAIMessage(state.aiId, merged(state.chunks), false)] : [])
+  ...(state.reply.count > 0 ? [toAIMessage(state.aiId, state.reply.merged(), false)] : [])
 ]
 
 /** A short text of an error, safe to log and show. @internal */
@@ -137,23 +118,22 @@ const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<Base
       controller: new AbortController(),
       iterator: undefined as AsyncIterator<AIMessageChunk> | undefined,
       pump: undefined as DeltaPump | undefined,
-      /** The first of this call's chunks in `state.chunks`. */
-      from: state.chunks.length,
       /** How much of this call's text has been sent as deltas. */
       sent: 0,
       /** Every batch was taken: the stream ended or failed. */
-      ended: false
+      ended: false,
+      /** Every batch was taken and sent: the stream ended by itself. */
+      completed: false
     })),
     (call) =>
       Effect.gen(function* () {
-        const stream = yield* Effect.tryPromise({
-          try: () => env.model.stream(messages as Array<BaseMessage>, { signal: call.controller.signal }),
+        const iterator = yield* Effect.tryPromise({
+          try: () => streamModel(env.model, messages as Array<BaseMessage>, call.controller.signal),
           catch: (cause) => new ModelFailed({ cause, streamed: false })
         })
-        const iterator = stream[Symbol.asyncIterator]()
         call.iterator = iterator
         const pump = new DeltaPump(iterator, env.deltaWindowMs, (chunk) => {
-          state.chunks.push(chunk)
+          state.reply.add(chunk)
           state.version++
         })
         call.pump = pump
@@ -169,23 +149,24 @@ const streamOnce = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<Base
           if (batch.failure !== undefined) {
             return yield* new ModelFailed({ cause: batch.failure.cause, streamed: batch.failure.streamed })
           }
-          if (batch.done) return
+          if (batch.done) {
+            call.completed = true
+            return
+          }
         }
       }),
     (call) =>
       Effect.suspend(() => {
         call.pump?.close()
+        // a stream that ended by itself holds no request: nothing to abort or to clean up
+        if (call.completed) return Effect.void
         call.controller.abort()
         // cleanup after the abort, never awaited: the stream ends itself once the request is gone
         call.iterator?.return?.().catch(() => undefined)
         // text that arrived but was still waiting in a batch when the call was interrupted (a stop,
         // a timeout) is sent now: watchers have seen all the text the stored reply holds
-        if (call.ended) return Effect.void
-        const rest = state.chunks
-          .slice(call.from)
-          .map((chunk) => textOf(chunk.content))
-          .join("")
-          .slice(call.sent)
+        if (call.ended || call.pump === undefined) return Effect.void
+        const rest = call.pump.text.slice(call.sent)
         return rest.length > 0 ? env.emit({ type: "message_delta", id: state.aiId, text: rest }) : Effect.void
       })
   )
@@ -200,7 +181,7 @@ const callModel = (env: TurnEnv, state: TurnState, messages: ReadonlyArray<BaseM
         Schedule.intersect(Schedule.recurs(Math.max(0, env.modelAttempts - 1)))
       )
     }),
-    Effect.map(() => merged(state.chunks))
+    Effect.map(() => state.reply.merged())
   )
   const timeout = env.timeout
   return timeout === null
@@ -290,7 +271,7 @@ export const body = (
         state.final = ai
         return
       }
-      state.chunks = []
+      state.reply = new ReplyMerge()
       state.toolsOutput.push(ai)
       state.version++
       yield* env.emit({ type: "message_end", id: state.aiId, status: "complete" })
