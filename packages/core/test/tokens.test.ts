@@ -51,6 +51,41 @@ describe("token counts", () => {
     )
   })
 
+  it("a long run without separators reaches the encoder in short pieces, and counts about the same", () => {
+    // BPE is quadratic in a piece's length (8,000 x's: seconds of CPU in js-tiktoken), and a piece
+    // of any length would otherwise be remembered: a hostile message must cost neither
+    const seen: Array<string> = []
+    const encoder = {
+      encode: (text: string) => {
+        seen.push(text)
+        return Array.from({ length: Math.ceil(text.length / 8) }, () => 0)
+      }
+    }
+    const count = Tokens.pieceCounter(encoder, String.raw`\p{L}+|\s+|[^\s\p{L}]+`)
+    assert.strictEqual(count("x".repeat(32_000)), 4_000)
+    assert.isAtMost(Math.max(...seen.map((piece) => piece.length)), Tokens.maxPiece)
+    // a cut never falls between the two halves of a surrogate pair
+    seen.length = 0
+    assert.isAbove(count("!" + "🙂".repeat(100)), 0)
+    assert.isAtMost(Math.max(...seen.map((piece) => piece.length)), Tokens.maxPiece)
+    assert.deepStrictEqual(
+      seen.filter((piece) => /[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/.test(piece)),
+      []
+    )
+  })
+
+  it.live("the real encoder counts a long run close to its whole count", () =>
+    Effect.gen(function* () {
+      const counter = yield* Tokens.counterFor(LlmModels.openAiGpt4o)
+      const base64 = Buffer.from(Array.from({ length: 3_000 }, (_, i) => (i * 7_919) % 256)).toString("base64")
+      // whole: 2,746 tokens (js-tiktoken, o200k_base)
+      const n = counter.text(base64)
+      assert.isAtLeast(n, 2_746)
+      assert.isAtMost(n, 2_746 * 1.02)
+      assert.strictEqual(counter.text("x".repeat(64_000)), 8_000)
+    })
+  )
+
   it("images cost their provider's documented maximum", () => {
     assert.strictEqual(Tokens.imageTokens("openai"), 1_445)
     assert.strictEqual(Tokens.imageTokens("anthropic"), 1_600)

@@ -68,25 +68,51 @@ export const heuristic = (text: string): number => {
 const PIECES = 200_000
 
 /**
- * Counts text the way the encoder does (the same pre-tokenizing pattern, then each piece), with
- * the count of each piece remembered: natural language repeats its pieces, so most are never
- * encoded twice (js-tiktoken's `encode` also costs a few regexes and sets per call).
+ * The longest piece handed to the encoder at once. BPE's cost grows with the square of a piece's
+ * length (a run of 8,000 letters without a space or punctuation: seconds of CPU in js-tiktoken,
+ * during which the event loop serves no one), so a longer piece — a base64 blob, a hostile message —
+ * is counted in cuts of this length: a few tokens more than the whole (merges across a cut are lost;
+ * base64 of 3,000 bytes: 2,750 against 2,746), never seconds. Natural language's pieces are words,
+ * far shorter. @internal
  */
-const pieceCounter = (encoder: Tiktoken, pattern: string): ((text: string) => number) => {
+export const maxPiece = 64
+
+/**
+ * Counts text the way the encoder does (the same pre-tokenizing pattern, then each piece, a long
+ * one in cuts of `maxPiece`), with the count of each piece remembered: natural language repeats its
+ * pieces, so most are never encoded twice (js-tiktoken's `encode` also costs a few regexes and sets
+ * per call). Only pieces of at most `maxPiece` characters are remembered, so the memo is bounded in
+ * bytes too. @internal
+ */
+export const pieceCounter = (encoder: Pick<Tiktoken, "encode">, pattern: string): ((text: string) => number) => {
   const split = new RegExp(pattern, "gu")
   const known = new Map<string, number>()
+  const countPiece = (piece: string): number => {
+    let count = known.get(piece)
+    if (count === undefined) {
+      // special tokens in user text are counted as text, as the provider sees them
+      count = encoder.encode(piece, [], []).length
+      if (known.size < PIECES) known.set(piece, count)
+    }
+    return count
+  }
   return (text) => {
     if (text.length === 0) return 0
     let total = 0
     for (const match of text.matchAll(split)) {
       const piece = match[0]
-      let count = known.get(piece)
-      if (count === undefined) {
-        // special tokens in user text are counted as text, as the provider sees them
-        count = encoder.encode(piece, [], []).length
-        if (known.size < PIECES) known.set(piece, count)
+      if (piece.length <= maxPiece) {
+        total += countPiece(piece)
+        continue
       }
-      total += count
+      for (let from = 0; from < piece.length;) {
+        let to = Math.min(piece.length, from + maxPiece)
+        // never between the two halves of a surrogate pair
+        const last = piece.charCodeAt(to - 1)
+        if (to < piece.length && last >= 0xd800 && last <= 0xdbff) to--
+        total += countPiece(piece.slice(from, to))
+        from = to
+      }
     }
     return total
   }
