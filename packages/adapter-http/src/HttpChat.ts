@@ -14,8 +14,8 @@
  *   history messages (`HistoryResponse`), newest page first, older pages with the `before` cursor.
  * - `DELETE <base>/conversations/:conversation_pk/messages` clears the conversation (S4).
  *
- * Every request opens a session with `ChatAgent.connect`, so `canAccept`, the conversation hooks and
- * the ownership rule apply exactly as on a socket. The user comes from the `Authenticator` service
+ * Every request opens a session with `ChatAgent.connect` (without its history page), so `canAccept`,
+ * the conversation hooks and the ownership rule apply exactly as on a socket. The user comes from the `Authenticator` service
  * (anonymous when none is provided). `POST` and `DELETE` check the `Origin` header (CSRF). Refusals
  * are JSON, `{ "error": { "code", "message" } }`, with 400 (malformed body or query), 401, 403
  * (another user's conversation, or a foreign `Origin`: `forbidden_origin`), 404, 413 (`maxBodyBytes`,
@@ -260,13 +260,14 @@ const connectionOf = (route: Routes.Route, opened: Opened) =>
   })
 
 // Opens a session in the request's scope (closing it ends a running turn); its events are read one
-// at a time until the turn's stream takes the rest. Gives the session once its history page has come.
+// at a time until the turn's stream takes the rest. No history page: the stream carries the turn only
+// (the history route gives pages).
 const connect = (agent: ChatAgent.ChatAgent, route: Routes.Route, opened: Opened) =>
   Effect.gen(function* () {
-    const session = yield* ChatAgent.connect(agent, connectionOf(route, opened)).pipe(Effect.mapError(Http.rejection))
+    const session = yield* ChatAgent.connect(agent, connectionOf(route, opened), { history: false }).pipe(
+      Effect.mapError(Http.rejection)
+    )
     const events = yield* SessionEvents.attach(session)
-    let first = yield* events.take
-    while (first !== undefined && !(first.type === "history" && first.initial)) first = yield* events.take
     return { session, events }
   })
 
