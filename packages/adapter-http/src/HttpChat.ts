@@ -53,7 +53,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -350,21 +349,17 @@ const postMessage = (
         : { text: Sse.encodeEvent(++index, event), last: isLast(event) }
     const prefixed = prefix.map(render)
     const before = prefixed.findIndex((rendered) => rendered.last)
+    // a comment line every `heartbeat` while the turn runs (the prefix goes out at once)
+    const beat =
+      heartbeat === null ? undefined : { everyMs: Duration.toMillis(heartbeat), text: Sse.comment("keep-alive") }
     const turn =
       before !== -1
         ? Stream.fromIterable(prefixed.slice(0, before + 1).flatMap((rendered) => rendered.text ?? []))
-        : Stream.concat(Stream.fromIterable(prefixed.flatMap((rendered) => rendered.text ?? [])), events.stream(render))
-    const withHeartbeat =
-      heartbeat === null
-        ? turn
-        : Stream.merge(
-            turn,
-            Stream.fromSchedule(Schedule.spaced(heartbeat)).pipe(Stream.as(Sse.comment("keep-alive"))),
-            {
-              haltStrategy: "left"
-            }
+        : Stream.concat(
+            Stream.fromIterable(prefixed.flatMap((rendered) => rendered.text ?? [])),
+            events.stream(render, beat)
           )
-    return HttpServerResponse.stream(withHeartbeat.pipe(Stream.encodeText), {
+    return HttpServerResponse.stream(turn.pipe(Stream.encodeText), {
       contentType: "text/event-stream",
       headers: sseHeaders
     })
