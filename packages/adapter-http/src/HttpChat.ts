@@ -14,9 +14,10 @@
  *   history messages (`HistoryResponse`), newest page first, older pages with the `before` cursor.
  * - `DELETE <base>/conversations/:conversation_pk/messages` clears the conversation (S4).
  *
- * Every request opens a session with `ChatAgent.connect` (without its history page), so `canAccept`,
- * the conversation hooks and the ownership rule apply exactly as on a socket. The user comes from the `Authenticator` service
- * (anonymous when none is provided). `POST` and `DELETE` check the `Origin` header (CSRF). Refusals
+ * A `POST` opens a session with `ChatAgent.connect` (without its history page), so `canAccept`, the
+ * conversation hooks and the ownership rule apply exactly as on a socket; `GET` and `DELETE` apply the
+ * same rules without one. The user comes from the `Authenticator` service (anonymous when none is
+ * provided). `POST` and `DELETE` check the `Origin` header (CSRF). Refusals
  * are JSON, `{ "error": { "code", "message" } }`, with 400 (malformed body or query), 401, 403
  * (another user's conversation, or a foreign `Origin`: `forbidden_origin`), 404, 413 (`maxBodyBytes`,
  * or text over the agent's limit), 415 (not JSON) or 503.
