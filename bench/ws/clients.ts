@@ -6,6 +6,7 @@
  * arrival time (reported to `onDelta` as it comes).
  */
 import * as Http from "node:http"
+import * as Net from "node:net"
 import { performance } from "node:perf_hooks"
 import WebSocket from "ws"
 
@@ -173,9 +174,39 @@ const wsClient = async (system: System, port: number, index: number): Promise<Cl
 
 const agents: Array<Http.Agent> = []
 
-const sseClient = (system: System, port: number, index: number): Client => {
-  // one keep-alive connection per client, as a browser tab holds
+const ignore = () => undefined
+
+/** A TCP connection to the server, once its handshake is done. */
+const openSocket = (port: number): Promise<Net.Socket> =>
+  new Promise((resolve, reject) => {
+    const socket = Net.connect({ host: "127.0.0.1", port })
+    socket.once("error", reject)
+    socket.once("connect", () => {
+      socket.off("error", reject)
+      // until the first request takes it (the agent then listens for its errors)
+      socket.on("error", ignore)
+      resolve(socket)
+    })
+  })
+
+/**
+ * One keep-alive connection per client, as a browser tab holds, opened before the first turn, 100
+ * at a time (`connectAll`, as the WebSocket clients are). Opened by the first turn, 1,000 connections
+ * came at once and overflowed the server's listen backlog (Node's 511): those the server had not
+ * accepted stayed half-open while it streamed the others' turns, and the kernel dropped them after
+ * about a minute; the client saw ECONNRESET about 108 s after its first request (its next
+ * retransmission).
+ */
+const sseClient = async (system: System, port: number, index: number): Promise<Client> => {
+  let socket: Net.Socket | undefined = await openSocket(port)
   const agent = new Http.Agent({ keepAlive: true, maxSockets: 1 })
+  const reconnect = agent.createConnection.bind(agent)
+  agent.createConnection = (options, callback) => {
+    const opened = socket
+    socket = undefined
+    opened?.off("error", ignore)
+    return opened ?? reconnect(options, callback)
+  }
   agents.push(agent)
   let turns = 0
   const tag = Math.random().toString(36).slice(2, 8)
@@ -253,11 +284,17 @@ const sseClient = (system: System, port: number, index: number): Client => {
       request.on("error", reject)
       request.end(body)
     })
-  return { turn, close: async () => agent.destroy() }
+  return {
+    turn,
+    close: async () => {
+      socket?.destroy()
+      agent.destroy()
+    }
+  }
 }
 
 export const connect = (system: System, port: number, index: number): Promise<Client> =>
-  isWs(system) ? wsClient(system, port, index) : Promise.resolve(sseClient(system, port, index))
+  isWs(system) ? wsClient(system, port, index) : sseClient(system, port, index)
 
 export const connectAll = async (system: System, port: number, n: number): Promise<Array<Client>> => {
   const clients: Array<Client> = []

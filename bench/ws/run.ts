@@ -11,6 +11,9 @@
  *   npx tsx bench/ws/run.ts --report     # rewrites ws.md from ws.json
  *   BENCH_PROFILE_DIR=/tmp/prof npx tsx bench/ws/run.ts --profile convo-ws
  *                                        # one fast run at 100 clients with that server under --cpu-prof
+ *   npx tsx bench/ws/run.ts --systems aisdk-sse,convo-sse --clients 100,1000
+ *                                        # those servers up at once, measured in turn at each size
+ *   BENCH_SERVER=<bundle of server.ts>   # runs that build of the server (esbuild keeps names for profiles)
  */
 import { type ChildProcess, fork } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
@@ -370,6 +373,46 @@ const measureIdle = async (mode: Mode, n: number): Promise<Idle> => {
   }
 }
 
+/**
+ * `systems`' servers all up at once, measured one after the other at each size (in increasing
+ * order), so each ratio compares measurements moments apart; a measurement that gives no result in
+ * time is recorded as failed and that system's larger sizes are skipped.
+ */
+const sideBySide = async (
+  systems: ReadonlyArray<System>,
+  sizes: ReadonlyArray<number>,
+  fast: Array<Fast>,
+  failures: Array<string>
+): Promise<void> => {
+  const servers: Array<readonly [System, Server]> = []
+  const up = async (i: number): Promise<void> => {
+    if (i === systems.length) return measureAll()
+    return withServer(systems[i]!, Math.max(...sizes), 0, (server) => {
+      servers.push([systems[i]!, server])
+      return up(i + 1)
+    })
+  }
+  const measureAll = async () => {
+    const skipped = new Set<System>()
+    for (const n of sizes) {
+      for (const [system, server] of servers) {
+        if (skipped.has(system)) continue
+        await withDeadline(measureFast(server, system, n), 120_000)
+          .then((row) => fast.push(row))
+          .catch((error) => {
+            console.error(`fast ${system} at ${n} failed:`, error)
+            failures.push(`fast ${system} at ${n} clients: ${String(error)}`)
+            skipped.add(system)
+          })
+      }
+    }
+  }
+  await up(0).catch((error) => {
+    console.error(`fast ${systems.join(", ")} failed:`, error)
+    failures.push(`fast ${systems.join(", ")}: ${String(error)}`)
+  })
+}
+
 // ---- the run
 
 const main = async () => {
@@ -399,49 +442,36 @@ const main = async () => {
     closeAgent()
     return
   }
+  const listed = process.argv.indexOf("--systems")
+  if (listed !== -1) {
+    // `--systems a,b,c [--clients N[,M…]]`: those servers up at once, measured in order at each size
+    const at = process.argv.indexOf("--clients")
+    const failures: Array<string> = []
+    await sideBySide(
+      process.argv[listed + 1]!.split(",") as Array<System>,
+      at === -1 ? [100] : process.argv[at + 1]!.split(",").map(Number),
+      [],
+      failures
+    )
+    closeAgent()
+    if (failures.length > 0) console.log(`failed: ${failures.join("; ")}`)
+    return
+  }
   const began = performance.now()
   const loadBefore = loadavg()[0]!
   // one server per system and profile, the sizes in increasing order on it (on this shared machine a
-  // server's start costs more than a measurement); a measurement that gives no result in time is
-  // recorded as failed and the system's larger sizes are skipped
+  // server's start costs more than a measurement)
   const failures: Array<string> = []
   const fast: Array<Fast> = []
   const sizes = quick ? [100, 1000] : [10, 100, 1000]
-  // the AI SDK, convo and convo without coalescing (`-w0`) on the same transport: all three servers
-  // up, measured one after the other at each size, so each ratio compares measurements moments apart
+  // the AI SDK, convo and convo without coalescing (`-w0`) on the same transport, side by side;
   // `--transport ws|sse`: that transport only
   const only = process.argv[process.argv.indexOf("--transport") + 1]
   const transports = (["ws", "sse"] as const).filter(
     (transport) => !process.argv.includes("--transport") || transport === only
   )
   for (const transport of transports) {
-    const trio = [`aisdk-${transport}`, `convo-${transport}`, `convo-${transport}-w0`] as const
-    await withServer(trio[0], Math.max(...sizes), 0, (peer) =>
-      withServer(trio[1], Math.max(...sizes), 0, (convo) =>
-        withServer(trio[2], Math.max(...sizes), 0, async (uncoalesced) => {
-          const skipped = new Set<System>()
-          for (const n of sizes) {
-            for (const [system, server] of [
-              [trio[0], peer],
-              [trio[1], convo],
-              [trio[2], uncoalesced]
-            ] as const) {
-              if (skipped.has(system)) continue
-              await withDeadline(measureFast(server, system, n), 120_000)
-                .then((row) => fast.push(row))
-                .catch((error) => {
-                  console.error(`fast ${system} at ${n} failed:`, error)
-                  failures.push(`fast ${system} at ${n} clients: ${String(error)}`)
-                  skipped.add(system)
-                })
-            }
-          }
-        })
-      )
-    ).catch((error) => {
-      console.error(`fast ${transport} failed:`, error)
-      failures.push(`fast ${transport}: ${String(error)}`)
-    })
+    await sideBySide([`aisdk-${transport}`, `convo-${transport}`, `convo-${transport}-w0`], sizes, fast, failures)
   }
   for (const system of quick ? [] : (["langchain-ws", "raw-ws", "raw-sse"] as const)) {
     await withServer(system, 100, 0, async (server) => {

@@ -14,9 +14,10 @@
  *   history messages (`HistoryResponse`), newest page first, older pages with the `before` cursor.
  * - `DELETE <base>/conversations/:conversation_pk/messages` clears the conversation (S4).
  *
- * Every request opens a session with `ChatAgent.connect`, so `canAccept`, the conversation hooks and
- * the ownership rule apply exactly as on a socket. The user comes from the `Authenticator` service
- * (anonymous when none is provided). `POST` and `DELETE` check the `Origin` header (CSRF). Refusals
+ * A `POST` opens a session with `ChatAgent.connect` (without its history page), so `canAccept`, the
+ * conversation hooks and the ownership rule apply exactly as on a socket; `GET` and `DELETE` apply the
+ * same rules without one. The user comes from the `Authenticator` service (anonymous when none is
+ * provided). `POST` and `DELETE` check the `Origin` header (CSRF). Refusals
  * are JSON, `{ "error": { "code", "message" } }`, with 400 (malformed body or query), 401, 403
  * (another user's conversation, or a foreign `Origin`: `forbidden_origin`), 404, 413 (`maxBodyBytes`,
  * or text over the agent's limit), 415 (not JSON) or 503.
@@ -53,7 +54,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -260,13 +260,14 @@ const connectionOf = (route: Routes.Route, opened: Opened) =>
   })
 
 // Opens a session in the request's scope (closing it ends a running turn); its events are read one
-// at a time until the turn's stream takes the rest. Gives the session once its history page has come.
+// at a time until the turn's stream takes the rest. No history page: the stream carries the turn only
+// (the history route gives pages).
 const connect = (agent: ChatAgent.ChatAgent, route: Routes.Route, opened: Opened) =>
   Effect.gen(function* () {
-    const session = yield* ChatAgent.connect(agent, connectionOf(route, opened)).pipe(Effect.mapError(Http.rejection))
+    const session = yield* ChatAgent.connect(agent, connectionOf(route, opened), { history: false }).pipe(
+      Effect.mapError(Http.rejection)
+    )
     const events = yield* SessionEvents.attach(session)
-    let first = yield* events.take
-    while (first !== undefined && !(first.type === "history" && first.initial)) first = yield* events.take
     return { session, events }
   })
 
@@ -349,21 +350,17 @@ const postMessage = (
         : { text: Sse.encodeEvent(++index, event), last: isLast(event) }
     const prefixed = prefix.map(render)
     const before = prefixed.findIndex((rendered) => rendered.last)
+    // a comment line every `heartbeat` while the turn runs (the prefix goes out at once)
+    const beat =
+      heartbeat === null ? undefined : { everyMs: Duration.toMillis(heartbeat), text: Sse.comment("keep-alive") }
     const turn =
       before !== -1
         ? Stream.fromIterable(prefixed.slice(0, before + 1).flatMap((rendered) => rendered.text ?? []))
-        : Stream.concat(Stream.fromIterable(prefixed.flatMap((rendered) => rendered.text ?? [])), events.stream(render))
-    const withHeartbeat =
-      heartbeat === null
-        ? turn
-        : Stream.merge(
-            turn,
-            Stream.fromSchedule(Schedule.spaced(heartbeat)).pipe(Stream.as(Sse.comment("keep-alive"))),
-            {
-              haltStrategy: "left"
-            }
+        : Stream.concat(
+            Stream.fromIterable(prefixed.flatMap((rendered) => rendered.text ?? [])),
+            events.stream(render, beat)
           )
-    return HttpServerResponse.stream(withHeartbeat.pipe(Stream.encodeText), {
+    return HttpServerResponse.stream(turn.pipe(Stream.encodeText), {
       contentType: "text/event-stream",
       headers: sseHeaders
     })

@@ -329,6 +329,22 @@ export interface SessionWriter {
 export type Requirements = ConversationStore | LlmModels.ChatModelFactory
 
 /**
+ * How a session opens (`connect`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ConnectOptions {
+  /**
+   * `false`: no history page is read or sent — for a transport that answers one message and shows
+   * the history some other way (`HttpChat`'s `POST`, which opens a session per message). The
+   * session then reads only whether the history is empty, and only when the agent has a first
+   * user message. Default `true`: the newest page is the session's first event.
+   */
+  readonly history?: boolean | undefined
+}
+
+/**
  * Opens a session: resolves the user's access (`canAccept`), the conversation id and the
  * conversation, checks ownership (a conversation with an owner opens only for its owner; fail
  * closed), sends the history and, when it is empty and a first user message is set, runs the first
@@ -339,12 +355,14 @@ export type Requirements = ConversationStore | LlmModels.ChatModelFactory
  */
 export const connect: (
   agent: ChatAgent,
-  connection: Connection
+  connection: Connection,
+  options?: ConnectOptions
 ) => Effect.Effect<Session, ConnectionRejected, Requirements | Scope.Scope> = Effect.fn("ChatAgent.connect")(function* (
   agent: ChatAgent,
-  connection: Connection
+  connection: Connection,
+  options?: ConnectOptions
 ) {
-  return yield* session.open(agent, connection)
+  return yield* session.open(agent, connection, options?.history ?? true)
 })
 
 /**

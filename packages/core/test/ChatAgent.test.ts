@@ -66,6 +66,19 @@ const slowPendingLayer = Layer.effect(
   }))
 ).pipe(Layer.provideMerge(TestLayer))
 
+/** TestLayer whose store records the `limit` of every history read. */
+const historyLimits: Array<number | undefined> = []
+const recordingLayer = Layer.effect(
+  ConversationStore.ConversationStore,
+  Effect.map(ConversationStore.ConversationStore, (store) => ({
+    ...store,
+    history: (...args: Parameters<ConversationStore.ConversationStore["Type"]["history"]>) => {
+      historyLimits.push(args[1]?.limit)
+      return store.history(...args)
+    }
+  }))
+).pipe(Layer.provideMerge(TestLayer))
+
 const chatBodies = Effect.map(
   Effect.flatMap(FakeOpenAI.FakeOpenAI, (fake) => fake.requests),
   (requests) => requests.flatMap((request) => (request.body === undefined ? [] : [request.body]))
@@ -144,6 +157,47 @@ describe("ChatAgent", () => {
         assert.strictEqual(ai.inputTokens, 139)
       }
     }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.scopedLive(
+    "a session opened without its history page sends none and reads one row, only to know whether the agent speaks first",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* FakeOpenAI.FakeOpenAI
+        yield* fake.enqueue(ScriptedReply.text("你好"), ScriptedReply.text("欢迎"))
+        const conversation = yield* newConversation()
+        const connection = Connection.make({ user: alice, params: { conversation_pk: String(conversation.id) } })
+        historyLimits.length = 0
+        // an empty history: the agent speaks first, as with the page
+        const first = yield* ChatAgent.connect(tutor, connection, { history: false })
+        const firstProbe = yield* SessionProbe.make(first)
+        yield* firstProbe.turnEnds(1)
+        assert.deepStrictEqual(firstProbe.ofType("history"), [])
+        assert.deepStrictEqual(historyLimits.slice(0, 1), [1])
+        // a history that is not empty: no first turn; the user's message runs
+        historyLimits.length = 0
+        const second = yield* ChatAgent.connect(tutor, connection, { history: false })
+        const secondProbe = yield* SessionProbe.make(second)
+        yield* second.send({ type: "user_message", text: "咖啡", clientId: "c-1" })
+        yield* secondProbe.turnEnds(1)
+        assert.deepStrictEqual(secondProbe.ofType("history"), [])
+        assert.deepStrictEqual(historyLimits.slice(0, 1), [1])
+        assert.deepStrictEqual(
+          secondProbe.ofType("message_start").map((event) => [event.role, event.role === "human" ? event.text : ""]),
+          [
+            ["human", "咖啡"],
+            ["ai", ""]
+          ]
+        )
+        // an agent without a first message reads no history at all to open
+        historyLimits.length = 0
+        yield* ChatAgent.connect(plain, connection, { history: false })
+        assert.deepStrictEqual(historyLimits, [])
+        // without the option the page comes first
+        const paged = yield* open(tutor, alice, conversation.id)
+        const [page] = yield* paged.probe.until((events) => events.length > 0)
+        assert.isTrue(page?.type === "history" && page.initial && page.messages.length === 4)
+      }).pipe(Effect.provide(recordingLayer))
   )
 
   it.scopedLive("the second turn's request carries the first turn's messages in order", () =>

@@ -111,7 +111,7 @@ export const historyPage = (
       )
 
 /** @internal */
-export const open = (agent: ChatAgent, connection: Connection) =>
+export const open = (agent: ChatAgent, connection: Connection, sendHistory: boolean) =>
   Effect.gen(function* () {
     if (Lifecycle.isDraining()) return yield* reject("Unavailable", "the server is shutting down")
     const options = agent.options
@@ -210,36 +210,41 @@ export const open = (agent: ChatAgent, connection: Connection) =>
     const startForwarding = yield* follow(connection.lastEventId)
     const lock = yield* TurnLock.current
     const store = yield* ConversationStore
-    if (conversation !== null) {
+    const pageSize = options.historyPageSize ?? 50
+    // the default history is read a page at a time: connect reads only the newest page; a session
+    // that sends none reads one row, and only to know whether the agent speaks first
+    const limit = sendHistory ? pageSize : firstMessage !== undefined ? 1 : 0
+    if (conversation !== null && limit > 0) {
       // turns a dead process left behind are stored (as `interrupted`) before the history is read
+      // (a session that reads none leaves them to its first turn, which recovers before it runs)
       yield* TurnRecover.recoverConversation(
         { store, lock, publishTo: (conversationId, event) => Effect.asVoid(bus.publish(conversationId, event)) },
         conversation.id
       )
     }
 
-    const pageSize = options.historyPageSize ?? 50
-    // the default history is read a page at a time: connect reads only the newest page
     const windowed = hooks.getPreviousMessages === ChatAgentHooks.defaults.getPreviousMessages
     const history: HistoryPage =
-      conversation === null
+      conversation === null || limit === 0
         ? { entries: [], hasMore: false }
         : windowed
           ? yield* store
-              .history(conversation.id, { userId: connection.user?.id ?? null, limit: pageSize })
+              .history(conversation.id, { userId: connection.user?.id ?? null, limit })
               .pipe(Effect.mapError(mapStoreError))
           : yield* hooks.getPreviousMessages(connection, conversation).pipe(
-              Effect.map((entries) => ({ entries: entries.slice(-pageSize), hasMore: entries.length > pageSize })),
+              Effect.map((entries) => ({ entries: entries.slice(-limit), hasMore: entries.length > limit })),
               Effect.mapError(mapStoreError)
             )
-    emit({
-      type: "history",
-      conversationId: conversation?.id ?? null,
-      publicId: conversation?.publicId ?? null,
-      messages: history.entries.map(toHistoryMessage),
-      hasMore: history.hasMore,
-      initial: true
-    })
+    if (sendHistory) {
+      emit({
+        type: "history",
+        conversationId: conversation?.id ?? null,
+        publicId: conversation?.publicId ?? null,
+        messages: history.entries.map(toHistoryMessage),
+        hasMore: history.hasMore,
+        initial: true
+      })
+    }
     const offered = tools.length > 0 && spec.toolCalling ? tools : []
     const systemPrompt = template === undefined ? null : PromptTemplate.render(template, context)
     const contextState = yield* ContextWindow.make({
