@@ -102,7 +102,7 @@ const Pg = PgClient.layer({
 
 /** The cross-process layers; `CONVO_IN_PROCESS=1` swaps in core's in-process ones (for comparison). */
 const OnPostgres = Layer.mergeAll(
-  PgTurnLock.layer(),
+  PgTurnLock.layer({ handOver: `${Number(env("CONVO_LOCK_HAND_OVER_MS", "20"))} millis` }),
   PgConversationEvents.layer({
     heartbeat: `${Number(env("CONVO_HEARTBEAT_MS", "200"))} millis`,
     maxBatch: Number(env("CONVO_MAX_BATCH", "100"))
