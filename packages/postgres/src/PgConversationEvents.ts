@@ -481,9 +481,13 @@ export const make = (
         const hub = yield* acquireHub(conversationId)
         // what arrives while the hub starts and the missed events are read is held, then given in order
         let held: Array<ConversationEvents.Published> | undefined = []
+        // the last id the replay gave: the hub may yet deliver events the replay read from the table
+        // before this process heard of them (their notification still on its way), and those are
+        // not given twice
+        let last = Number.NEGATIVE_INFINITY
         const registered: ConversationEvents.Watcher = (published) => {
-          if (held === undefined) watcher(published)
-          else held.push(published)
+          if (held !== undefined) held.push(published)
+          else if (published.id < 0 || published.id > last) watcher(published)
         }
         yield* Effect.acquireRelease(
           Effect.sync(() => hub.watchers.add(registered)),
@@ -491,7 +495,6 @@ export const make = (
         )
         yield* ready(hub)
         // the hub gives each id once, in order, from the moment `registered` was added
-        let last = Number.NEGATIVE_INFINITY
         if (after !== undefined) {
           const missed = yield* replay(conversationId, after)
           for (const published of missed) ConversationEvents.deliverTo([watcher], published)

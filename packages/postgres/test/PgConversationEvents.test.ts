@@ -112,6 +112,32 @@ describe.skipIf(!pg)("PgConversationEvents", () => {
   )
 
   it.scopedLive(
+    "a resume replays an event this process has not heard of yet, and the live stream does not give it again",
+    () =>
+      Effect.gen(function* () {
+        const a = yield* process()
+        const b = yield* process()
+        // B watches conversation 30 already (its hub is up), and has every event so far
+        const watcher = yield* collect(yield* b.events.subscribe(30))
+        const first = yield* a.events.publish(30, delta("e0"))
+        yield* until(() => watcher.length >= 1, "e0 on B")
+        // an event another process stored whose notification has not reached B yet
+        yield* query(`INSERT INTO convo_event (conversation_id, payload) VALUES (30, $1::jsonb)`, [
+          JSON.stringify(delta("e1"))
+        ])
+        // a client resumes on B after e0: the replay reads e1 from the table
+        const resumed = yield* collect(yield* b.events.subscribe(30, first))
+        yield* until(() => resumed.length >= 1, "the replay")
+        // then the notification of a later event makes B's hub catch up, e1 included
+        yield* a.events.publish(30, delta("e2"))
+        yield* until(() => resumed.length >= 2 && watcher.length >= 3, "e2 on B")
+        yield* Effect.sleep("300 millis")
+        assert.deepStrictEqual(texts(resumed), ["e1", "e2"])
+        assert.deepStrictEqual(texts(watcher), ["e0", "e1", "e2"])
+      }).pipe(Effect.provide(database))
+  )
+
+  it.scopedLive(
     "a large event crosses processes (NOTIFY carries only ids), and NUL or lone surrogates do not break a publish",
     () =>
       Effect.gen(function* () {
