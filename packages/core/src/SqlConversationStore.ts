@@ -220,6 +220,9 @@ const unavailable =
       cause
     })
 
+/** What a one-statement append returns per row (`created_at`: epoch ms on PostgreSQL, ISO text on SQLite). */
+type AppendedRow = { readonly id: string | number; readonly seq: number; readonly created_at: number | string }
+
 // The rows of an append: everything but the id and the time is what was just written.
 const appended = (
   prepared: Store.PreparedTurn,
@@ -447,86 +450,73 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         )} RETURNING id, seq, created_at`
         return appended(prepared, conversationId, first, inserted)
       })
+      const writtenAhead = turn.turnId !== undefined
       // PostgreSQL: one call of the append function (migration 0005: its statements are planned once
       // per connection), its own transaction, one round trip, for the two common cases — a turn
       // without client ids and without a turn id, and a turn written ahead (its pending row is deleted
       // in the same call, and only when it was there are the rows written). The function's UPDATE
       // takes the conversation's row lock, so racing appends still serialize. Anything else (a turn
       // id not pending, a client id already stored) falls through to the transaction below.
-      const writtenAhead = turn.turnId !== undefined
-      if (isPg && (writtenAhead || clientIds.length === 0)) {
-        const params: Array<unknown> = [conversationId, prepared.turnId, prepared.userId, writtenAhead]
-        for (const message of prepared.messages) {
-          params.push(
-            message.kind,
-            message.status,
-            message.content,
-            message.inputTokens,
-            message.outputTokens,
-            message.clientId
-          )
-        }
-        const inserted = yield* sql
-          .unsafe<{ id: string | number; seq: number; created_at: number }>(appendCall(count), params)
-          .pipe(
-            retrying,
-            // a client id stored meanwhile: the transaction below sorts it out
-            Effect.catchIf(
-              (error) => writtenAhead && (error.cause as { code?: unknown } | undefined)?.code === "23505",
-              () => Effect.succeed([])
-            ),
-            Effect.mapError(unavailable("append"))
-          )
-        if (inserted.length > 0) {
-          const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
-          return appended(prepared, conversationId, first, inserted)
-        }
-        if (!writtenAhead) return yield* new ConversationNotFound({ conversationId })
-      }
       // SQLite: the same two cases are one INSERT, atomic on its own: the seqs are read from the
       // conversation row in the same statement (SQLite runs the SELECT to its end before the first row
       // goes in, as it does for any INSERT ... SELECT into a table with row triggers), the triggers of
       // migration 0004 advance last_seq and refuse a row of the turn that skips a seq, and the trigger
       // of migration 0005 takes a turn written ahead out of the pending table; such a turn is written
       // only when it is pending, as on PostgreSQL.
-      if (!isPg && (writtenAhead || clientIds.length === 0)) {
-        // in the order of the placeholders: the SELECT list's, the VALUES', the WHERE's
-        const params: Array<unknown> = [prepared.turnId, prepared.userId]
-        const values = prepared.messages.map((message, i) => {
-          params.push(
-            i + 1,
-            message.kind,
-            message.status,
-            message.content,
-            message.inputTokens,
-            message.outputTokens,
-            message.clientId
-          )
-          return "(?, ?, ?, ?, ?, ?, ?)"
-        })
-        params.push(conversationId)
-        if (writtenAhead) params.push(prepared.turnId)
-        const onlyIfPending = writtenAhead
-          ? ` AND EXISTS (SELECT 1 FROM ${q(names.pendingTurn)} WHERE conversation_id = c.id AND turn_id = ?)`
-          : ""
-        const inserted = yield* sql
-          .unsafe<{ id: number; seq: number; created_at: string }>(
+      if (writtenAhead || clientIds.length === 0) {
+        let statement: Effect.Effect<ReadonlyArray<AppendedRow>, SqlError>
+        if (isPg) {
+          const params: Array<unknown> = [conversationId, prepared.turnId, prepared.userId, writtenAhead]
+          for (const message of prepared.messages) {
+            params.push(
+              message.kind,
+              message.status,
+              message.content,
+              message.inputTokens,
+              message.outputTokens,
+              message.clientId
+            )
+          }
+          statement = sql.unsafe<AppendedRow>(appendCall(count), params)
+        } else {
+          // in the order of the placeholders: the SELECT list's, the VALUES', the WHERE's
+          const params: Array<unknown> = [prepared.turnId, prepared.userId]
+          const values = prepared.messages.map((message, i) => {
+            params.push(
+              i + 1,
+              message.kind,
+              message.status,
+              message.content,
+              message.inputTokens,
+              message.outputTokens,
+              message.clientId
+            )
+            return "(?, ?, ?, ?, ?, ?, ?)"
+          })
+          params.push(conversationId)
+          if (writtenAhead) params.push(prepared.turnId)
+          const onlyIfPending = writtenAhead
+            ? ` AND EXISTS (SELECT 1 FROM ${q(names.pendingTurn)} WHERE conversation_id = c.id AND turn_id = ?)`
+            : ""
+          statement = sql.unsafe<AppendedRow>(
             `INSERT INTO ${q(names.message)} (conversation_id, seq, turn_id, user_id, client_id, kind, status, content, input_tokens, output_tokens) ` +
               `SELECT c.id, c.last_seq + v.column1, ?, ?, v.column7, v.column2, v.column3, v.column4, v.column5, v.column6 ` +
               `FROM (VALUES ${values.join(", ")}) AS v, ${q(names.conversation)} AS c WHERE c.id = ?${onlyIfPending} ORDER BY v.column1 ` +
               `RETURNING id, seq, created_at`,
             params
           )
-          .pipe(
-            retrying,
-            // a client id stored meanwhile: the transaction below sorts it out
-            Effect.catchIf(
-              (error) =>
-                writtenAhead && (error.cause as { code?: unknown } | undefined)?.code === "SQLITE_CONSTRAINT_UNIQUE",
-              () => Effect.succeed([])
-            ),
-            Effect.mapError(unavailable("append"))
-          )
+        }
+        const inserted = yield* statement.pipe(
+          retrying,
+          // a client id stored meanwhile: the transaction below sorts it out
+          Effect.catchIf(
+            (error) =>
+              writtenAhead &&
+              (error.cause as { code?: unknown } | undefined)?.code === (isPg ? "23505" : "SQLITE_CONSTRAINT_UNIQUE"),
+            () => Effect.succeed([])
+          ),
+          Effect.mapError(unavailable("append"))
+        )
         if (inserted.length > 0) {
           const first = Math.min(...inserted.map((row) => intOf("seq", row.seq)))
           return appended(prepared, conversationId, first, inserted)
