@@ -16,6 +16,16 @@ import { fileURLToPath } from "node:url"
 import * as Databases from "../src/Databases.js"
 
 const codec = MessageCodec.layer
+
+/** A hand-written codec gone wrong: its text is not JSON (PostgreSQL refuses it with 22P02). */
+const notJson = Layer.effect(
+  MessageCodec.MessageCodec,
+  Effect.map(MessageCodec.MessageCodec, (real) => ({
+    ...real,
+    encodeString: (value: unknown) => Effect.map(real.encodeString(value), (text) => `${text} not json`),
+    encodeStringEither: (value: unknown) => Either.map(real.encodeStringEither(value), (text) => `${text} x`)
+  }))
+).pipe(Layer.provide(codec))
 const pgEnabled = await Databases.pgTestsEnabled()
 
 // The two stored strings of the seed's SQL log (shared/fixtures/pyhub-stored-messages.json).
@@ -344,14 +354,6 @@ describe.skipIf(!pgEnabled)("SqlConversationStore on PostgreSQL", () => {
       Effect.gen(function* () {
         // both go through the write functions of migration 0005: PostgreSQL refuses the text inside them
         const db = yield* Layer.build(Databases.postgresFresh())
-        const broken = Layer.effect(
-          MessageCodec.MessageCodec,
-          Effect.map(MessageCodec.MessageCodec, (real) => ({
-            ...real,
-            encodeString: (value: unknown) => Effect.map(real.encodeString(value), (text) => `${text} not json`),
-            encodeStringEither: (value: unknown) => Either.map(real.encodeStringEither(value), (text) => `${text} x`)
-          }))
-        ).pipe(Layer.provide(codec))
         const storeWith = (codecLayer: Layer.Layer<MessageCodec.MessageCodec>) =>
           Effect.map(
             Layer.build(
@@ -360,7 +362,7 @@ describe.skipIf(!pgEnabled)("SqlConversationStore on PostgreSQL", () => {
             (context) => Context.get(context, ConversationStore.ConversationStore)
           )
         const good = yield* storeWith(codec)
-        const bad = yield* storeWith(broken)
+        const bad = yield* storeWith(notJson)
         const conversation = yield* good.create({})
         const turn = { conversationId: conversation.id, userId: null, owner: "me" }
         const refused = yield* Effect.flip(bad.accept({ ...turn, turnId: "t0", value: new HumanMessage("hi") }))
@@ -400,16 +402,8 @@ describe.skipIf(!pgEnabled)("SqlConversationStore on PostgreSQL", () => {
   it.scopedLive("a codec that writes text which is not JSON fails with StoreError Encode, not Unavailable", () =>
     Effect.gen(function* () {
       // a hand-written codec gone wrong: its text is refused by PostgreSQL (22P02), and no retry helps
-      const broken = Layer.effect(
-        MessageCodec.MessageCodec,
-        Effect.map(MessageCodec.MessageCodec, (real) => ({
-          ...real,
-          encodeString: (value: unknown) => Effect.map(real.encodeString(value), (text) => `${text} not json`),
-          encodeStringEither: (value: unknown) => Either.map(real.encodeStringEither(value), (text) => `${text} x`)
-        }))
-      ).pipe(Layer.provide(codec))
       const context = yield* Layer.build(
-        SqlConversationStore.layer().pipe(Layer.provideMerge(Databases.postgresFresh()), Layer.provide(broken))
+        SqlConversationStore.layer().pipe(Layer.provideMerge(Databases.postgresFresh()), Layer.provide(notJson))
       )
       const store = Context.get(context, ConversationStore.ConversationStore)
       const conversation = yield* store.create({})
