@@ -285,8 +285,9 @@ export const make = (
           sql
             .unsafe<ReleaseRow>(
               `SELECT pg_advisory_unlock($1::int4, $2::int4) AS ok, pg_backend_pid() AS pid, pg_notify($3, $4) AS woke, ` +
-                `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = ($5::int4)::oid AND objid = ($2::int4)::oid ` +
-                `AND objsubid = 2 AND granted AND pid <> pg_backend_pid()) AS contended`,
+                // another session announces that it waits iff it holds the shared lock, so the exclusive
+                // one is refused (the lock manager's own lookup, not a copy of pg_locks per turn)
+                `CASE WHEN pg_try_advisory_lock($5::int4, $2::int4) THEN NOT pg_advisory_unlock($5::int4, $2::int4) ELSE true END AS contended`,
               [...key(conversationId, classId), channel, String(conversationId), waitingClass]
             )
             .pipe(
