@@ -4,7 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { BaseCallbackHandler } from "@langchain/core/callbacks/base"
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models"
 import { type AIMessageChunk, type BaseMessage, HumanMessage } from "@langchain/core/messages"
-import type { LLMResult } from "@langchain/core/outputs"
+import { ChatGenerationChunk, type LLMResult } from "@langchain/core/outputs"
 import { streamModel } from "../src/internal/modelStream.js"
 
 /** A user's callbacks: what LangChain tells them about one call. */
@@ -86,5 +86,51 @@ describe("streamModel", () => {
     )
     assert.strictEqual(outcome, "rejected")
     assert.isBelow(Date.now() - began, 5_000)
+  })
+
+  /** How many times LangChain folds a chunk into the reply for its handlers, while `run` runs. */
+  const folds = async <A>(run: () => Promise<A>): Promise<[A, number]> => {
+    const concat = ChatGenerationChunk.prototype.concat
+    let count = 0
+    ChatGenerationChunk.prototype.concat = function (this: ChatGenerationChunk, chunk: ChatGenerationChunk) {
+      count++
+      return concat.call(this, chunk)
+    }
+    try {
+      return [await run(), count]
+    } finally {
+      ChatGenerationChunk.prototype.concat = concat
+    }
+  }
+
+  it("with no handler to see the call, reads the provider's chunks without folding them, as _streamIterator yields them", async () => {
+    const model = new ScriptedChatModel({
+      defaultReply: ScriptedReply.text(texts, { usage: { inputTokens: 3, outputTokens: 4 } })
+    })
+    const collect = async (iterator: AsyncIterator<AIMessageChunk>) => {
+      const out: Array<AIMessageChunk> = []
+      for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) out.push(next.value)
+      return out
+    }
+    const [fast, fastFolds] = await folds(async () =>
+      collect(await streamModel(model, messages, new AbortController().signal))
+    )
+    const [stock, stockFolds] = await folds(() =>
+      collect(
+        (
+          model as unknown as { _streamIterator: (m: Array<BaseMessage>, o: object) => AsyncIterator<AIMessageChunk> }
+        )._streamIterator(messages, {})
+      )
+    )
+    assert.strictEqual(fastFolds, 0)
+    assert.isAbove(stockFolds, 0)
+    const shape = (chunk: AIMessageChunk) => ({
+      content: chunk.content,
+      id: chunk.id,
+      response_metadata: chunk.response_metadata,
+      usage_metadata: chunk.usage_metadata,
+      tool_call_chunks: chunk.tool_call_chunks
+    })
+    assert.deepStrictEqual(fast.map(shape), stock.map(shape))
   })
 })

@@ -163,7 +163,21 @@ export const words = (text: string): ReadonlyArray<string> => {
  * @since 0.1.0
  * @category utils
  */
-export const roughTokens = (text: string): number => Math.ceil([...text].length / 4)
+export const roughTokens = (text: string): number => {
+  // code points without an array of them: a prompt holds the whole history, every call
+  let points = text.length
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        points--
+        i++
+      }
+    }
+  }
+  return Math.ceil(points / 4)
+}
 
 /**
  * @since 0.1.0

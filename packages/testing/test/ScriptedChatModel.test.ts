@@ -1,6 +1,7 @@
 import { ScriptedChatModel, ScriptedModelError } from "@convo/testing/ScriptedChatModel"
 import * as ScriptedReply from "@convo/testing/ScriptedReply"
 import { assert, describe, it } from "@effect/vitest"
+import fc from "fast-check"
 import {
   type AIMessageChunk,
   type BaseMessage,
@@ -188,5 +189,18 @@ describe("ScriptedChatModel", () => {
     assert.strictEqual(model.pending, 2)
     assert.strictEqual((await model.invoke(prompt)).content, "x")
     assert.strictEqual((await model.invoke(prompt)).content, "y")
+  })
+})
+
+describe("roughTokens", () => {
+  it("counts code points: a pair is one, a lone surrogate one", () => {
+    const cases = ["", "abcd", "abcde", "😀😀😀😀😀", "a\ud800b", "\udc00\ud800", "한국어 text 中文 🎉"]
+    for (const text of cases) assert.strictEqual(ScriptedReply.roughTokens(text), Math.ceil([...text].length / 4), text)
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary" }),
+        (text) => ScriptedReply.roughTokens(text) === Math.ceil([...text].length / 4)
+      )
+    )
   })
 })

@@ -69,9 +69,10 @@ export const readJsonBody = (
     if (!isJsonMediaType(request.headers["content-type"])) {
       return yield* fail(415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)")
     }
-    const tooLarge = fail(413, "too_large", `the body is larger than ${maxBytes} bytes`)
+    // a function: the error (with its stack) is made only for a body that is too large
+    const tooLarge = () => fail(413, "too_large", `the body is larger than ${maxBytes} bytes`)
     const declared = request.headers["content-length"]
-    if (declared !== undefined && /^[0-9]+$/.test(declared) && Number(declared) > maxBytes) return yield* tooLarge
+    if (declared !== undefined && /^[0-9]+$/.test(declared) && Number(declared) > maxBytes) return yield* tooLarge()
     // Past the limit the rest is read and dropped, so the client gets its 413: stopping early
     // destroys the request and its socket. Past `drainLimit` the connection is dropped instead.
     const drainLimit = Math.max(maxBytes * 8, 8 * 1024 * 1024)
@@ -84,7 +85,7 @@ export const readJsonBody = (
         return size <= drainLimit
       })
     ).pipe(Effect.catchAll(() => fail(400, "bad_request", "the body could not be read")))
-    if (size > maxBytes) return yield* tooLarge
+    if (size > maxBytes) return yield* tooLarge()
     const bytes = new Uint8Array(size)
     let offset = 0
     for (const chunk of chunks) {
