@@ -133,7 +133,11 @@ const listen = <ROut, E, E2>(
 
 const scriptedModel = () =>
   new ScriptedChatModel({
-    defaultReply: ScriptedReply.text(deltaTexts, paceMs > 0 ? { chunkDelay: `${paceMs} millis` } : {})
+    // the usage the AI SDK's mock model reports (below), not counted from the prompt per call
+    defaultReply: ScriptedReply.text(deltaTexts, {
+      usage: { inputTokens: 10, outputTokens: DELTAS },
+      ...(paceMs > 0 ? { chunkDelay: `${paceMs} millis` } : {})
+    })
   })
 
 const aiSdkModel = () =>

@@ -236,7 +236,8 @@ export class ScriptedChatModel extends BaseChatModel {
     }
 
     const finishReason = reply._tag === "ToolCalls" ? "tool_calls" : reply.finishReason
-    const usage = ScriptedReply.usageFor(reply, messages.map(textOf).join(""))
+    // the prompt's text (the whole history) only when the reply counts its tokens
+    const usage = ScriptedReply.usageFor(reply, reply.usage === "auto" ? messages.map(textOf).join("") : "")
     yield* emit(
       new ChatGenerationChunk({
         message: aiChunk({
