@@ -647,17 +647,18 @@ far apart runs on this machine are, not as the result.
 
 ## Where convo's time goes
 
-A CPU profile of the convo WebSocket server with coalescing (\`BENCH_SERVER=<bundle> BENCH_PROFILE_DIR=… npx tsx
-bench/ws/run.ts --profile convo-ws\`, bench/README.md: 100 clients, fast profile; self time over the measured window, load
-average about 10): LangChain ≈ 32 % (the model's \`AIMessageChunk\` per chunk and \`BaseChatModel._streamIterator\`'s own
-accumulation for its callbacks: two messages per chunk, each with its \`BaseMessage\` and \`Serializable\` fields), the
-Effect runtime ≈ 17 % (per turn and per batch), garbage collection ≈ 15 %, SQLite ≈ 6–18 % (its statements' own time,
-which moves with the disk's other work), convo's own code ≈ 10 % (the token count of each stored message, the codec, the
-window), \`ws\` under 1 %. convo calls the model through \`_streamIterator\` (not \`stream()\`, whose AsyncLocalStorage
-run, abort-signal race and web \`ReadableStream\` per chunk cost about 40 % of a 200-chunk stream) and merges text-only
-chunks as text (no third message per chunk), so per chunk it now pays less than \`langchain-ws\`, which calls
-\`model.stream()\`. With coalescing a fast reply is a few events; what is left is per chunk inside the model and
-LangChain, and per turn (storage, the context window, the session).
+CPU profiles of the convo servers with coalescing at 10 clients (\`BENCH_SERVER=<bundle> BENCH_PROFILE_DIR=… npx tsx
+bench/ws/run.ts --profile convo-sse --clients 10\`, bench/README.md; self time over the measured window, quiet machine),
+as time per turn (a turn is 200 deltas): LangChain's message classes about 1.0 ms on both transports (the scripted
+model's \`AIMessageChunk\` per chunk, which a real provider's client builds too), the Effect runtime about 0.7 ms per turn
+on WebSocket and 2.3 ms on SSE (a request, a session opened and closed, a response stream per turn), garbage collection
+0.5 / 0.9 ms, SQLite's statements 0.4 / 0.5 ms, convo's own code (the token count of each stored message, the codec,
+the window, the protocol) well under 1 ms. convo reads the model through \`_streamIterator\` (not \`stream()\`, whose
+AsyncLocalStorage run, abort-signal race and web \`ReadableStream\` per chunk cost about 40 % of a 200-chunk stream) and,
+when no LangChain callback handler or tracer is configured, from \`_streamResponseChunks\` directly, without
+\`_streamIterator\`'s fold of every chunk into the whole reply for \`handleLLMEnd\` (about a fifth of the CPU per delta
+at 10 clients); text-only chunks are merged as text. With coalescing a fast reply is a few events; what is left is per
+chunk inside the model and LangChain, and per turn (the HTTP request and session on SSE, storage, the window).
 
 Peak RSS under load is mostly garbage not yet collected: a heap snapshot at 1,000 clients holds about 160 MB of live
 objects while the heap's total reaches 600–700 MB. With 1,000 turns in flight, what a turn allocates survives a
