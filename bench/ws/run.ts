@@ -139,7 +139,12 @@ interface Fast {
   readonly cpu_ms_per_delta: number
   readonly turns_checked: number
   readonly peak_rss_mb: number
+  /** Which of the side-by-side rounds at this size. */
+  readonly round?: number
 }
+
+/** Side-by-side rounds per size (`BENCH_ROUNDS`, default 3; one at 1,000 clients, a minute each). */
+const roundsAt = (n: number): number => (n >= 1000 ? 1 : Number(process.env["BENCH_ROUNDS"] ?? 3))
 
 const measureFast = async (server: Server, system: System, n: number): Promise<Fast> => {
   const warmupMs = quick ? 1000 : 2000
@@ -395,15 +400,19 @@ const sideBySide = async (
   const measureAll = async () => {
     const skipped = new Set<System>()
     for (const n of sizes) {
-      for (const [system, server] of servers) {
-        if (skipped.has(system)) continue
-        await withDeadline(measureFast(server, system, n), 120_000)
-          .then((row) => fast.push(row))
-          .catch((error) => {
-            console.error(`fast ${system} at ${n} failed:`, error)
-            failures.push(`fast ${system} at ${n} clients: ${String(error)}`)
-            skipped.add(system)
-          })
+      // rounds alternating the systems' order: one measurement at a time moves by a quarter on this
+      // machine from one minute to the next; the report takes each system's median
+      for (let round = 0; round < roundsAt(n); round++) {
+        for (const [system, server] of round % 2 === 0 ? servers : [...servers].reverse()) {
+          if (skipped.has(system)) continue
+          await withDeadline(measureFast(server, system, n), 120_000)
+            .then((row) => fast.push({ ...row, round }))
+            .catch((error) => {
+              console.error(`fast ${system} at ${n} failed:`, error)
+              failures.push(`fast ${system} at ${n} clients: ${String(error)}`)
+              skipped.add(system)
+            })
+        }
       }
     }
   }
@@ -526,7 +535,35 @@ const report = (r: {
   readonly total: number
   readonly failures: ReadonlyArray<string>
 }): string => {
-  const find = (system: System, n: number) => r.fast.find((row) => row.system === system && row.clients === n)
+  // a system's median over its rounds at a size (each number its own median)
+  const median = (xs: ReadonlyArray<number>) => {
+    const sorted = [...xs].sort((a, b) => a - b)
+    const mid = Math.floor(sorted.length / 2)
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+  }
+  const roundsOf = (system: System, n: number) => r.fast.filter((row) => row.system === system && row.clients === n)
+  const find = (system: System, n: number): Fast | undefined => {
+    const rows = roundsOf(system, n)
+    if (rows.length === 0) return undefined
+    return {
+      system,
+      clients: n,
+      deltas_per_s: Math.round(median(rows.map((row) => row.deltas_per_s))),
+      cpu_ms_per_delta: Number(median(rows.map((row) => row.cpu_ms_per_delta)).toPrecision(3)),
+      turns_checked: median(rows.map((row) => row.turns_checked)),
+      peak_rss_mb: Math.round(median(rows.map((row) => row.peak_rss_mb)))
+    }
+  }
+  // the CPU ratio of each round (convo's measurement and the AI SDK's of the same round)
+  const roundRatios = (transport: "ws" | "sse", n: number) => {
+    const peer = roundsOf(`aisdk-${transport}`, n)
+    return roundsOf(`convo-${transport}`, n)
+      .flatMap((row) => {
+        const other = peer.find((p) => p.round === row.round)
+        return other === undefined ? [] : [(row.cpu_ms_per_delta / other.cpu_ms_per_delta).toFixed(2)]
+      })
+      .join(" / ")
+  }
   const ratioRows = (["ws", "sse"] as const).flatMap((transport) =>
     [...new Set(r.fast.map((row) => row.clients))].flatMap((n) => {
       const convo = find(`convo-${transport}`, n)
@@ -540,7 +577,7 @@ const report = (r: {
           ? "–"
           : `${w0.deltas_per_s.toLocaleString("en")} (${(w0.deltas_per_s / peer.deltas_per_s).toFixed(2)}×) / ${w0.cpu_ms_per_delta}`
       return [
-        `| ${transport === "ws" ? "WebSocket" : "SSE"} | ${n.toLocaleString("en")} | ${convo.deltas_per_s.toLocaleString("en")} | ${peer.deltas_per_s.toLocaleString("en")} | ${ratio.toFixed(2)}× (${verdict(ratio >= 1.5)}) | ${convo.cpu_ms_per_delta} / ${peer.cpu_ms_per_delta} | ${cpu.toFixed(2)}× (${verdict(cpu <= 0.5)}) | ${convo.peak_rss_mb} / ${peer.peak_rss_mb} | ${without} |`
+        `| ${transport === "ws" ? "WebSocket" : "SSE"} | ${n.toLocaleString("en")} | ${convo.deltas_per_s.toLocaleString("en")} | ${peer.deltas_per_s.toLocaleString("en")} | ${ratio.toFixed(2)}× (${verdict(ratio >= 1.5)}) | ${convo.cpu_ms_per_delta} / ${peer.cpu_ms_per_delta} | ${cpu.toFixed(2)}× (${verdict(cpu <= 0.5)}) | ${roundRatios(transport, n)} | ${convo.peak_rss_mb} / ${peer.peak_rss_mb} | ${without} |`
       ]
     })
   )
@@ -609,10 +646,14 @@ whose chunks come one per network read or timer (the paced profile) still gets o
 
 ## Results against the targets
 
-convo ÷ AI SDK, same transport, same run:
+convo ÷ AI SDK, same transport, same run. At 10 and 100 clients each system is measured in ${roundsAt(10)} rounds (the
+systems' order flipped every round; one at 1,000 clients) and every number is that system's median over its rounds: a
+single measurement moves by up to a quarter from one minute to the next on this machine (the AI SDK's too), so the
+ratio of two single measurements a minute apart is not the ratio of the systems. The CPU ratio of each round is listed
+beside the medians'.
 
-| transport | clients | convo deltas/s | AI SDK deltas/s | ratio (target ≥ 1.5×) | CPU ms per delta convo / AI SDK | CPU ratio (target ≤ 0.5×) | peak RSS MB convo / AI SDK | convo without coalescing: deltas/s (÷ AI SDK) / CPU ms per delta |
-| --- | ---: | ---: | ---: | :--- | ---: | :--- | ---: | ---: |
+| transport | clients | convo deltas/s | AI SDK deltas/s | ratio (target ≥ 1.5×) | CPU ms per delta convo / AI SDK | CPU ratio (target ≤ 0.5×) | CPU ratio in each round | peak RSS MB convo / AI SDK | convo without coalescing: deltas/s (÷ AI SDK) / CPU ms per delta |
+| --- | ---: | ---: | ---: | :--- | ---: | :--- | :--- | ---: | ---: |
 ${ratioRows.join("\n")}
 
 The other systems of the same run:

@@ -471,16 +471,18 @@ export const router = (agent: ChatAgent.ChatAgent, options?: Options): HttpRoute
     HttpRouter.post(
       messages.pattern as HttpRouter.PathInput,
       handled(postMessage(agent, messages, allowedOrigins, maxBodyBytes, heartbeat)).pipe(
-        Effect.withSpan("HttpChat.postMessage")
+        Effect.withSpan("HttpChat.postMessage", { captureStackTrace: false })
       )
     ),
     HttpRouter.del(
       messages.pattern as HttpRouter.PathInput,
-      handled(clearMessages(agent, messages, allowedOrigins)).pipe(Effect.withSpan("HttpChat.clearMessages"))
+      handled(clearMessages(agent, messages, allowedOrigins)).pipe(
+        Effect.withSpan("HttpChat.clearMessages", { captureStackTrace: false })
+      )
     ),
     HttpRouter.get(
       history.pattern as HttpRouter.PathInput,
-      handled(getHistory(agent, history)).pipe(Effect.withSpan("HttpChat.getHistory"))
+      handled(getHistory(agent, history)).pipe(Effect.withSpan("HttpChat.getHistory", { captureStackTrace: false }))
     )
   )
 }
