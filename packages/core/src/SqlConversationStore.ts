@@ -198,6 +198,18 @@ const retrySchedule = Schedule.exponential("5 millis").pipe(
 
 // Effect.fn captures a stack trace (a new Error) on every call, a measurable part of an append's CPU;
 // the store's spans carry their names and attributes without one.
+// A message's fields as the append statements of both dialects take them, in their placeholders' order.
+const pushFields = (params: Array<unknown>, message: Store.EncodedMessage): void => {
+  params.push(
+    message.kind,
+    message.status,
+    message.content,
+    message.inputTokens,
+    message.outputTokens,
+    message.clientId
+  )
+}
+
 const span =
   (name: string) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -467,30 +479,14 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
         let statement: Effect.Effect<ReadonlyArray<AppendedRow>, SqlError>
         if (isPg) {
           const params: Array<unknown> = [conversationId, prepared.turnId, prepared.userId, writtenAhead]
-          for (const message of prepared.messages) {
-            params.push(
-              message.kind,
-              message.status,
-              message.content,
-              message.inputTokens,
-              message.outputTokens,
-              message.clientId
-            )
-          }
+          for (const message of prepared.messages) pushFields(params, message)
           statement = sql.unsafe<AppendedRow>(appendCall(count), params)
         } else {
           // in the order of the placeholders: the SELECT list's, the VALUES', the WHERE's
           const params: Array<unknown> = [prepared.turnId, prepared.userId]
           const values = prepared.messages.map((message, i) => {
-            params.push(
-              i + 1,
-              message.kind,
-              message.status,
-              message.content,
-              message.inputTokens,
-              message.outputTokens,
-              message.clientId
-            )
+            params.push(i + 1)
+            pushFields(params, message)
             return "(?, ?, ?, ?, ?, ?, ?)"
           })
           params.push(conversationId)
@@ -564,35 +560,21 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
             ])
           : sql.unsafe<{ created_at: unknown }>(
               clientId === null ? sqliteAccept.withoutClientId : sqliteAccept.withClientId,
-              clientId === null
-                ? [
-                    conversationId,
-                    turnId,
-                    prepared.userId,
-                    null,
-                    prepared.owner,
-                    prepared.content,
-                    conversationId,
-                    conversationId,
-                    turnId,
-                    conversationId,
-                    prepared.maxPending
-                  ]
-                : [
-                    conversationId,
-                    turnId,
-                    prepared.userId,
-                    clientId,
-                    prepared.owner,
-                    prepared.content,
-                    conversationId,
-                    conversationId,
-                    turnId,
-                    conversationId,
-                    clientId,
-                    conversationId,
-                    prepared.maxPending
-                  ]
+              [
+                conversationId,
+                turnId,
+                prepared.userId,
+                clientId,
+                prepared.owner,
+                prepared.content,
+                conversationId,
+                conversationId,
+                turnId,
+                // the client id's lookup, only in the statement that has it
+                ...(clientId === null ? [] : [conversationId, clientId]),
+                conversationId,
+                prepared.maxPending
+              ]
             )
       ).pipe(retrying, Effect.mapError(unavailable("accept")))
       const acceptedAt = inserted[0]?.created_at
