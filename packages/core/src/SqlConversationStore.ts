@@ -117,24 +117,26 @@ const historyRow = (conversationId: ConversationId) => {
     }
     return new Date(lastTime)
   }
-  return (row: unknown): { readonly row: MessageRow; readonly raw: string } => {
-    const r = row as Record<string, unknown>
-    const kind = r.kind
+  // The row as an array in `historyColumns`' order: a driver builds an array per row for less than
+  // an object of eleven named fields (better-sqlite3's raw mode, pg's array row mode).
+  return (r: ReadonlyArray<unknown>): { readonly row: MessageRow; readonly raw: string } => {
+    const kind = r[5]
+    const content = r[10]
     return {
       row: {
-        id: intOf("id", r.id),
+        id: intOf("id", r[0]),
         conversationId,
-        seq: intOf("seq", r.seq),
-        turnId: typeof r.turn_id === "string" ? r.turn_id : badRow("turn_id", r.turn_id),
-        userId: textOrNull("user_id", r.user_id),
-        clientId: textOrNull("client_id", r.client_id),
+        seq: intOf("seq", r[1]),
+        turnId: typeof r[2] === "string" ? r[2] : badRow("turn_id", r[2]),
+        userId: textOrNull("user_id", r[3]),
+        clientId: textOrNull("client_id", r[4]),
         kind: typeof kind === "string" && kinds.has(kind) ? (kind as MessageRow["kind"]) : "unknown",
-        status: statusOf(r.status),
-        inputTokens: intOrNull("input_tokens", r.input_tokens),
-        outputTokens: intOrNull("output_tokens", r.output_tokens),
-        createdAt: createdAt(r.created_at)
+        status: statusOf(r[6]),
+        inputTokens: intOrNull("input_tokens", r[7]),
+        outputTokens: intOrNull("output_tokens", r[8]),
+        createdAt: createdAt(r[9])
       },
-      raw: typeof r.content === "string" ? r.content : badRow("content", r.content)
+      raw: typeof content === "string" ? content : badRow("content", content)
     }
   }
 }
@@ -296,7 +298,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
     )
     // History reads: the conversation id is known, and pg's text-to-Date parse of a timestamptz costs
     // more per row than the rest of the row's columns; milliseconds since the epoch (what a Date
-    // holds) come as a float8, which pg reads with parseFloat.
+    // holds) come as a float8, which pg reads with parseFloat. historyRow reads them by position.
     const historyColumns = sql.literal(
       `id, seq, turn_id, user_id, client_id, kind, status, input_tokens, output_tokens, ${
         isPg
@@ -670,7 +672,7 @@ UNION ALL SELECT turn_id FROM ${messages} WHERE conversation_id = ${conversation
       const limit = valid.limit === undefined ? sql.literal("") : sql`LIMIT ${valid.limit + 1}`
       const found = yield* sql`SELECT ${historyColumns} FROM ${messages} WHERE ${sql.and(
         filters
-      )} ${order} ${limit}`.pipe(Effect.mapError(unavailable("history")))
+      )} ${order} ${limit}`.values.pipe(Effect.mapError(unavailable("history")))
       if (found.length === 0 && !(yield* exists(id).pipe(Effect.mapError(unavailable("history"))))) {
         return yield* new ConversationNotFound({ conversationId: id })
       }
