@@ -68,6 +68,8 @@ export interface PeerResult {
   readonly p50: number
   readonly p95: number
   readonly samples: number
+  /** Each round's p50, in round order (latencies; the median of these is `p50`). */
+  readonly rounds?: ReadonlyArray<number> | undefined
 }
 
 export interface PeersRun {
@@ -366,39 +368,65 @@ export const runPeers = (backend: Backend, options: PeersOptions, store: Convers
     yield* Effect.addFinalizer(() => Effect.forEach(sides, (side) => side.close(), { discard: true }))
 
     const results: Array<PeerResult> = []
-    const record = (side: string, turnsStored: number, op: PeerOp, s: Summary) => {
-      results.push({ backend, side, turns: turnsStored, op, p50: s.p50, p95: s.p95, samples: s.samples })
+    const record = (side: string, turnsStored: number, op: PeerOp, s: Summary, rounds?: ReadonlyArray<number>) => {
+      results.push({ backend, side, turns: turnsStored, op, p50: s.p50, p95: s.p95, samples: s.samples, rounds })
       console.log(
-        `${backend.padEnd(6)} ${String(turnsStored).padStart(5)} ${op.padEnd(24)} ${side.padEnd(56)} p50 ${s.p50.toFixed(3)} p95 ${s.p95.toFixed(3)}`
+        `${backend.padEnd(6)} ${String(turnsStored).padStart(5)} ${op.padEnd(24)} ${side.padEnd(56)} p50 ${s.p50.toFixed(3)} p95 ${s.p95.toFixed(3)}${
+          rounds === undefined || rounds.length < 2 ? "" : ` (rounds ${rounds.map((x) => x.toFixed(3)).join(" / ")})`
+        }`
       )
     }
-    // A full load's p50 moves with where the collections fall: enough samples for a steady median
-    // (at 40 samples a 1,000-turn ratio read 1.66 in one run and 2.30 in the next on this machine).
+    // Latencies are measured in rounds, each a round-robin of every side's samples; a side's p50 is
+    // the median of its rounds' p50s. One round-robin alternates the sides sample by sample, but the
+    // machine's speed drifts over a run by more than the gaps the targets test (the same 1,000-turn
+    // SQLite ratio read 1.66 in one run and 2.30 in the next), so one round is one draw.
+    const latencyRounds = options.quick ? 1 : 3
+    const perRound = new Map<string, Array<Summary>>()
+    const keep = (side: string, size: number, op: PeerOp, s: Summary) => {
+      const key = JSON.stringify([side, size, op])
+      perRound.set(key, [...(perRound.get(key) ?? []), s])
+    }
+    const median = (xs: ReadonlyArray<number>) => {
+      const sorted = [...xs].sort((a, b) => a - b)
+      return sorted[Math.floor(sorted.length / 2)]!
+    }
     const fullPlan = (n: number): Plan =>
-      options.quick ? { warmup: 2, samples: 10 } : n <= 100 ? { warmup: 10, samples: 200 } : { warmup: 5, samples: 120 }
+      options.quick ? { warmup: 2, samples: 10 } : n <= 100 ? { warmup: 10, samples: 150 } : { warmup: 5, samples: 80 }
     const fastPlan: Plan = options.quick ? { warmup: 20, samples: 60 } : { warmup: 30, samples: 300 }
 
+    // each side its own conversation per size, filled through its own append (untimed)
+    const sessionsBySize = new Map<number, Array<unknown>>()
     for (const size of peerSizes) {
-      // each side its own conversation, filled through its own append (untimed)
       const sessions: Array<unknown> = []
       for (const side of sides) {
         const session = yield* side.open()
         for (let i = 0; i < size; i++) yield* side.append(session, i)
         sessions.push(session)
       }
-      if (backend === "pg") yield* sql`ANALYZE`
+      sessionsBySize.set(size, sessions)
+    }
+    if (backend === "pg") yield* sql`ANALYZE`
+    for (const [size, sessions] of sessionsBySize) {
       for (const [k, side] of sides.entries()) {
         const read = yield* side.full(sessions[k])
         const count = typeof read === "number" ? read : read.length
         if (count !== 2 * size)
           return yield* Effect.die(new Error(`${side.name} read ${count} of ${2 * size} messages`))
       }
-      const loads = yield* roundRobin(
-        fullPlan(size),
-        sides.map((side, k) => () => side.full(sessions[k]))
-      )
-      sides.forEach((side, k) => record(side.name, size, "load_full", loads[k]!))
-      const withLast = sides.flatMap((side, k) => (side.last === undefined ? [] : [{ side, session: sessions[k] }]))
+    }
+    // loads: full loads size by size, then the last 50 of every size in one round-robin (so the
+    // flatness target compares sizes under the same machine load)
+    const withLast = [...sessionsBySize].flatMap(([size, sessions]) =>
+      sides.flatMap((side, k) => (side.last === undefined ? [] : [{ size, side, session: sessions[k] }]))
+    )
+    for (let round = 0; round < latencyRounds; round++) {
+      for (const [size, sessions] of sessionsBySize) {
+        const loads = yield* roundRobin(
+          fullPlan(size),
+          sides.map((side, k) => () => side.full(sessions[k]))
+        )
+        sides.forEach((side, k) => keep(side.name, size, "load_full", loads[k]!))
+      }
       const lasts = yield* roundRobin(
         fastPlan,
         withLast.map(
@@ -407,9 +435,11 @@ export const runPeers = (backend: Backend, options: PeersOptions, store: Convers
               side.last!(session, lastLimit)
         )
       )
-      withLast.forEach(({ side }, k) => record(side.name, size, "load_last50", lasts[k]!))
-      // appends last: they add to the conversations; the durable turn's writes beside them
-      const owner = "bench-owner"
+      withLast.forEach(({ side, size }, k) => keep(side.name, size, "load_last50", lasts[k]!))
+    }
+    // appends last: they add to the conversations; the durable turn's writes beside them
+    const owner = "bench-owner"
+    for (const [size, sessions] of sessionsBySize) {
       const convoSession = sessions[sessions.length - 1] as number
       const durable = (withCheckpoint: boolean) => (i: number) =>
         Effect.gen(function* () {
@@ -425,14 +455,32 @@ export const runPeers = (backend: Backend, options: PeersOptions, store: Convers
             messages: [{ value: t.human, clientId }, { value: t.ai }]
           })
         })
-      const appends = yield* roundRobin(fastPlan, [
-        ...sides.map((side, k) => (i: number) => side.append(sessions[k], size + i)),
-        durable(false),
-        durable(true)
-      ])
-      sides.forEach((side, k) => record(side.name, size, "append", appends[k]!))
-      record(convo.name, size, "durable_turn", appends[sides.length]!)
-      record(convo.name, size, "durable_turn_checkpoint", appends[sides.length + 1]!)
+      for (let round = 0; round < latencyRounds; round++) {
+        const offset = size + round * (fastPlan.warmup + fastPlan.samples)
+        const appends = yield* roundRobin(fastPlan, [
+          ...sides.map((side, k) => (i: number) => side.append(sessions[k], offset + i)),
+          durable(false),
+          durable(true)
+        ])
+        sides.forEach((side, k) => keep(side.name, size, "append", appends[k]!))
+        keep(convo.name, size, "durable_turn", appends[sides.length]!)
+        keep(convo.name, size, "durable_turn_checkpoint", appends[sides.length + 1]!)
+      }
+    }
+    for (const [key, summaries] of perRound) {
+      const [side, size, op] = JSON.parse(key) as [string, number, PeerOp]
+      const p50s = summaries.map((s) => s.p50)
+      record(
+        side,
+        size,
+        op,
+        {
+          p50: median(p50s),
+          p95: median(summaries.map((s) => s.p95)),
+          samples: summaries.reduce((n, s) => n + s.samples, 0)
+        },
+        p50s
+      )
     }
 
     // throughput: 50 fresh conversations per side, rounds alternating the sides
