@@ -19,6 +19,13 @@ export const percentile = (sorted: ReadonlyArray<number>, p: number): number => 
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo)
 }
 
+/** The median of unsorted numbers (the mean of the middle two for an even count). */
+export const median = (xs: ReadonlyArray<number>): number =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    0.5
+  )
+
 export interface Summary {
   readonly p50: number
   readonly p95: number

@@ -37,7 +37,7 @@ import { fileURLToPath } from "node:url"
 import Pg from "pg"
 import { distinctTurns, type Turn, turn } from "./data.js"
 import { openSqlite } from "./floor.js"
-import { type Plan, type Summary, summarize, timeEffect } from "./measure.js"
+import { median, type Plan, type Summary, summarize, timeEffect } from "./measure.js"
 import type { Backend } from "./report.js"
 
 /** One side's operations on the peers' workload. `session` is the side's conversation handle. */
@@ -385,10 +385,6 @@ export const runPeers = (backend: Backend, options: PeersOptions, store: Convers
     const keep = (side: string, size: number, op: PeerOp, s: Summary) => {
       const key = JSON.stringify([side, size, op])
       perRound.set(key, [...(perRound.get(key) ?? []), s])
-    }
-    const median = (xs: ReadonlyArray<number>) => {
-      const sorted = [...xs].sort((a, b) => a - b)
-      return sorted[Math.floor(sorted.length / 2)]!
     }
     const fullPlan = (n: number): Plan =>
       options.quick ? { warmup: 2, samples: 10 } : n <= 100 ? { warmup: 10, samples: 150 } : { warmup: 5, samples: 80 }

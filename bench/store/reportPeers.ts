@@ -2,6 +2,7 @@
  * The peers' section of bench/results/store.md (peers.ts): convo beside the raw one-column floor and
  * LangChain.js `PostgresChatMessageHistory` on the same turns, with the targets of issue 16.
  */
+import { median } from "./measure.js"
 import type { PeerOp, PeerResult } from "./peers.js"
 import type { Backend } from "./report.js"
 
@@ -59,12 +60,6 @@ export const peerRows = (results: ReadonlyArray<PeerResult>) =>
     const ratio = compared ? (roundRatios === undefined ? r.p50 / against.p50 : median(roundRatios)) : undefined
     return { ...r, baseline, ratio, roundRatios }
   })
-
-const median = (xs: ReadonlyArray<number>): number => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length / 2
-  return Number.isInteger(mid) ? (sorted[mid - 1]! + sorted[mid]!) / 2 : sorted[Math.floor(mid)]!
-}
 
 const opOrder: ReadonlyArray<PeerOp> = [
   "load_full",
@@ -150,9 +145,9 @@ Latencies: every side's samples alternate in one round-robin at N stored turns (
 conversation, filled through its own append); full runs take three such rounds (the last 50 of both
 sizes in one round-robin per round), and the p50 column is the median of a side's round p50s, p95
 the median of its round p95s; the ratio is the median of the rounds' ratios (each pairs samples
-taken under the same load), and the targets list every round's ratio. Turns/s: 50 conversations appended to at once (40
-turns each), each side alone, rounds alternating the sides, one warm-up round; the p50 column is the
-median round, p95 the best. PostgreSQL: every side on its own pool of 10 connections. The ratio
+taken under the same load), and the targets list every round's ratio. Turns/s: 50 conversations
+appended to at once (40 turns each), each side alone, rounds alternating the sides, one warm-up
+round; the p50 column is the median round, p95 the best. PostgreSQL: every side on its own pool of 10 connections. The ratio
 column is convo ÷ LangChain on PostgreSQL and convo ÷ the raw floor on SQLite (a durable turn is
 compared with the baseline's plain append).
 
