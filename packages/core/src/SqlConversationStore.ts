@@ -198,8 +198,6 @@ const retrySchedule = Schedule.exponential("5 millis").pipe(
   Schedule.intersect(Schedule.recurs(30))
 )
 
-// Effect.fn captures a stack trace (a new Error) on every call, a measurable part of an append's CPU;
-// the store's spans carry their names and attributes without one.
 // A message's fields as the append statements of both dialects take them, in their placeholders' order.
 const pushFields = (params: Array<unknown>, message: Store.EncodedMessage): void => {
   params.push(
@@ -212,6 +210,8 @@ const pushFields = (params: Array<unknown>, message: Store.EncodedMessage): void
   )
 }
 
+// Effect.fn captures a stack trace (a new Error) on every call, a measurable part of an append's CPU;
+// the store's spans carry their names and attributes without one.
 const span =
   (name: string) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -549,26 +549,15 @@ export const make = (options?: Options): Effect.Effect<Service, never, SqlClient
       const { clientId, conversationId, turnId } = prepared
       // one statement: written only if the conversation exists, the turn and client ids are new and
       // the queue has room (on PostgreSQL the accept function of migration 0005, planned once per connection)
+      // the pending row's fields lead both dialects' parameters
+      const row = [conversationId, turnId, prepared.userId, clientId, prepared.owner, prepared.content]
       const inserted = yield* (
         isPg
-          ? sql.unsafe<{ created_at: unknown }>(acceptCall, [
-              conversationId,
-              turnId,
-              prepared.userId,
-              clientId,
-              prepared.owner,
-              prepared.content,
-              prepared.maxPending
-            ])
+          ? sql.unsafe<{ created_at: unknown }>(acceptCall, [...row, prepared.maxPending])
           : sql.unsafe<{ created_at: unknown }>(
               clientId === null ? sqliteAccept.withoutClientId : sqliteAccept.withClientId,
               [
-                conversationId,
-                turnId,
-                prepared.userId,
-                clientId,
-                prepared.owner,
-                prepared.content,
+                ...row,
                 conversationId,
                 conversationId,
                 turnId,
